@@ -1,0 +1,336 @@
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/mem.h"
+#include "common/banned.h"
+
+int64_t cod_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t cod_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+void cod_random_bytes(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+	while (n) {
+		ssize_t r = getrandom(p, n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("cod: getrandom");
+			abort();
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+void cod_uuid4(char out[37])
+{
+	unsigned char b[16];
+	cod_random_bytes(b, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+		 b[15]);
+}
+
+char *cod_new_id(const char *prefix)
+{
+	char u[37];
+	cod_uuid4(u);
+	return xasprintf("%s%s", prefix, u);
+}
+
+bool cod_str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool cod_str_has_suffix(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+	return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
+}
+
+bool cod_str_empty(const char *s)
+{
+	return !s || !*s;
+}
+
+char *cod_str_trim(char *s)
+{
+	char *start = s;
+	while (*start && isspace((unsigned char)*start))
+		start++;
+	size_t n = strlen(start);
+	while (n && isspace((unsigned char)start[n - 1]))
+		n--;
+	memmove(s, start, n);
+	s[n] = '\0';
+	return s;
+}
+
+char *cod_str_lower(const char *s)
+{
+	char *out = xstrdup(s);
+	for (char *p = out; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return out;
+}
+
+size_t cod_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	size_t prev[65], cur[65];
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+			size_t best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			if (prev[j - 1] + cost < best)
+				best = prev[j - 1] + cost;
+			cur[j] = best;
+		}
+		memcpy(prev, cur, sizeof(prev));
+	}
+	return prev[lb];
+}
+
+int cod_parse_i64(const char *s, int64_t *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || end == s)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cod_parse_duration_ms(const char *s, int64_t *out_ms)
+{
+	if (!s || !*s)
+		return -1;
+	int64_t plain;
+	if (cod_parse_i64(s, &plain) == 0) {
+		if (plain < 0 || plain > INT64_MAX / 1000)
+			return -1;
+		*out_ms = plain * 1000;
+		return 0;
+	}
+	const char *p = s;
+	double total = 0;
+	while (*p) {
+		char *end;
+		errno = 0;
+		double v = strtod(p, &end);
+		if (end == p || errno || v < 0)
+			return -1;
+		p = end;
+		double mult;
+		if (!strncmp(p, "ms", 2)) {
+			mult = 1;
+			p += 2;
+		} else if (*p == 's') {
+			mult = 1000;
+			p++;
+		} else if (*p == 'm') {
+			mult = 60000;
+			p++;
+		} else if (*p == 'h') {
+			mult = 3600000;
+			p++;
+		} else if (*p == 'd') {
+			mult = 86400000;
+			p++;
+		} else {
+			return -1;
+		}
+		total += v * mult;
+	}
+	if (total > 9.2e18)
+		return -1;
+	*out_ms = (int64_t)total;
+	return 0;
+}
+
+int cod_read_file(const char *path, size_t cap, char **out, size_t *len, struct cod_error **err)
+{
+	if (!cap)
+		cap = 64u << 20;
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f)
+		return cod_error_set(err, COD_E_IO, "open \"%s\": %s", path, strerror(errno));
+	struct cod_buf b;
+	cod_buf_init(&b, cap);
+	char chunk[65536];
+	size_t n;
+	int rc = 0;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (cod_buf_add(&b, chunk, n) < 0) {
+			rc = cod_error_set(err, COD_E_TOO_LARGE, "read \"%s\": larger than %zu bytes", path, cap);
+			break;
+		}
+	}
+	if (!rc && ferror(f))
+		rc = cod_error_set(err, COD_E_IO, "read \"%s\": %s", path, strerror(errno));
+	if (f != stdin)
+		fclose(f);
+	if (rc) {
+		cod_buf_release(&b);
+		return rc;
+	}
+	*out = cod_buf_detach(&b, len);
+	return 0;
+}
+
+int cod_mkdir_p(const char *path, unsigned mode, struct cod_error **err)
+{
+	cleanup_free char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return cod_error_set(err, COD_E_IO, "create directory \"%s\": %s", p, strerror(errno));
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return cod_error_set(err, COD_E_IO, "create directory \"%s\": %s", p, strerror(errno));
+	return 0;
+}
+
+int cod_write_file_atomic(const char *path, const void *data, size_t len, struct cod_error **err)
+{
+	cleanup_free char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(errno));
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			unlink(tmp);
+			return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(e));
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(e));
+	}
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return cod_error_set(err, COD_E_IO, "rename \"%s\": %s", path, strerror(e));
+	}
+	return 0;
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+char *cod_base64url_encode(const void *data, size_t len)
+{
+	const unsigned char *in = data;
+	char *out = xmalloc(cod_add_size(cod_mul_size(len / 3 + 1, 4), 1));
+	size_t o = 0;
+	size_t i = 0;
+	for (; i + 2 < len; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64url[(v >> 18) & 63];
+		out[o++] = b64url[(v >> 12) & 63];
+		out[o++] = b64url[(v >> 6) & 63];
+		out[o++] = b64url[v & 63];
+	}
+	if (len - i == 1) {
+		unsigned v = (unsigned)in[i] << 16;
+		out[o++] = b64url[(v >> 18) & 63];
+		out[o++] = b64url[(v >> 12) & 63];
+	} else if (len - i == 2) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+		out[o++] = b64url[(v >> 18) & 63];
+		out[o++] = b64url[(v >> 12) & 63];
+		out[o++] = b64url[(v >> 6) & 63];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int b64val(char c)
+{
+	const char *p = strchr(b64url, c);
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return (p && c) ? (int)(p - b64url) : -1;
+}
+
+char *cod_base64url_decode(const char *s, size_t *len)
+{
+	size_t n = strlen(s);
+	while (n && s[n - 1] == '=')
+		n--;
+	if (n % 4 == 1)
+		return NULL;
+	char *out = xmalloc(n / 4 * 3 + 3);
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64val(s[i]);
+		if (v < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	if (len)
+		*len = o;
+	return out;
+}

@@ -1,0 +1,52 @@
+/*
+ * util.h - small helpers: time, ids, strings, files.
+ */
+#ifndef COD_UTIL_H
+#define COD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* Wall-clock time in Unix nanoseconds (Bacalhau's time encoding). */
+int64_t cod_now_ns(void);
+/* Monotonic milliseconds, for deadlines. */
+int64_t cod_mono_ms(void);
+
+/* A random RFC 4122 version-4 UUID, 36 chars + NUL. */
+void cod_uuid4(char out[37]);
+/* "<prefix><uuid>" on the heap, e.g. cod_new_id("j-") -> "j-3b1f…". */
+char *cod_new_id(const char *prefix);
+/* Fill buf with n random bytes (getrandom). */
+void cod_random_bytes(void *buf, size_t n);
+
+bool cod_str_has_prefix(const char *s, const char *prefix);
+bool cod_str_has_suffix(const char *s, const char *suffix);
+bool cod_str_empty(const char *s);
+/* Trim ASCII whitespace in place, returning s. */
+char *cod_str_trim(char *s);
+/* Lowercase copy. */
+char *cod_str_lower(const char *s);
+/* Levenshtein distance, case-insensitive, for "did you mean" hints. */
+size_t cod_edit_distance(const char *a, const char *b);
+
+/* Parse a decimal int64 strictly (whole string). */
+int cod_parse_i64(const char *s, int64_t *out);
+/* Parse a duration "90", "90s", "1m30s", "2h", "500ms" into milliseconds. */
+int cod_parse_duration_ms(const char *s, int64_t *out_ms);
+
+/* Read a whole file (cap bytes at most; 0 = 64 MiB). "-" reads stdin. */
+int cod_read_file(const char *path, size_t cap, char **out, size_t *len, struct cod_error **err);
+/* mkdir -p with mode. */
+int cod_mkdir_p(const char *path, unsigned mode, struct cod_error **err);
+/* Write a file atomically (temp + fsync + rename). */
+int cod_write_file_atomic(const char *path, const void *data, size_t len, struct cod_error **err);
+
+/* base64url without padding (Bacalhau's paging tokens). */
+char *cod_base64url_encode(const void *data, size_t len);
+/* Returns NULL on malformed input. */
+char *cod_base64url_decode(const char *s, size_t *len);
+
+#endif
