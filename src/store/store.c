@@ -1,0 +1,570 @@
+/*
+ * store.c - opening the database, migrations, the connection pool, the
+ * statement cache and transactions. The queries live in store_jobs.c,
+ * store_exec.c and store_nodes.c.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/util.h"
+#include "store/store_int.h"
+#include "common/banned.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+/*
+ * The schema, one migration per entry, applied in order; PRAGMA user_version
+ * counts how many ran. Never edit an entry once released: append a new one.
+ */
+static const char *const migrations[] = {
+	/* 1: the initial schema */
+	"CREATE TABLE jobs ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  namespace TEXT NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  state INTEGER NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  revision INTEGER NOT NULL,"
+	"  priority INTEGER NOT NULL,"
+	"  create_time INTEGER NOT NULL,"
+	"  modify_time INTEGER NOT NULL,"
+	"  labels TEXT,"
+	"  doc TEXT NOT NULL,"
+	"  UNIQUE (namespace, name)"
+	");"
+	"CREATE INDEX jobs_ns_created ON jobs (namespace, create_time, id);"
+	"CREATE INDEX jobs_ns_modified ON jobs (namespace, modify_time, id);"
+	"CREATE INDEX jobs_ns_id ON jobs (namespace, id);"
+	"CREATE INDEX jobs_created ON jobs (create_time, id);"
+	"CREATE INDEX jobs_modified ON jobs (modify_time, id);"
+	"CREATE INDEX jobs_name ON jobs (name, id);"
+	"CREATE INDEX jobs_state ON jobs (state);"
+	"CREATE TABLE job_versions ("
+	"  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+	"  version INTEGER NOT NULL,"
+	"  create_time INTEGER NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  PRIMARY KEY (job_id, version)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE executions ("
+	"  id TEXT PRIMARY KEY,"
+	"  job_id TEXT NOT NULL,"
+	"  namespace TEXT NOT NULL,"
+	"  node_id TEXT,"
+	"  job_version INTEGER NOT NULL,"
+	"  partition_index INTEGER NOT NULL,"
+	"  compute_state INTEGER NOT NULL,"
+	"  desired_state INTEGER NOT NULL,"
+	"  revision INTEGER NOT NULL,"
+	"  create_time INTEGER NOT NULL,"
+	"  modify_time INTEGER NOT NULL,"
+	"  doc TEXT NOT NULL"
+	");"
+	"CREATE INDEX executions_job ON executions (job_id, create_time);"
+	"CREATE INDEX executions_node ON executions (node_id, create_time);"
+	"CREATE TABLE evaluations ("
+	"  id TEXT PRIMARY KEY,"
+	"  job_id TEXT NOT NULL,"
+	"  namespace TEXT NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  triggered_by TEXT NOT NULL,"
+	"  priority INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  wait_until INTEGER NOT NULL,"
+	"  create_time INTEGER NOT NULL,"
+	"  modify_time INTEGER NOT NULL,"
+	"  doc TEXT NOT NULL"
+	");"
+	"CREATE INDEX evaluations_job ON evaluations (job_id);"
+	"CREATE INDEX evaluations_pending ON evaluations (create_time, id) WHERE status = 'pending';"
+	"CREATE TABLE job_history ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+	"  job_version INTEGER NOT NULL,"
+	"  execution_id TEXT,"
+	"  type INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  doc TEXT NOT NULL"
+	");"
+	"CREATE INDEX job_history_job ON job_history (job_id, seq);"
+	"CREATE TABLE nodes ("
+	"  id TEXT PRIMARY KEY,"
+	"  membership TEXT NOT NULL,"
+	"  connection TEXT NOT NULL,"
+	"  modify_time INTEGER NOT NULL,"
+	"  doc TEXT NOT NULL"
+	");"
+	"CREATE TABLE outbox ("
+	"  node_id TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  payload TEXT NOT NULL,"
+	"  create_time INTEGER NOT NULL,"
+	"  PRIMARY KEY (node_id, seq)"
+	") WITHOUT ROWID;"
+	/* The last sequence number handed out per node: acknowledged messages
+	 * are deleted, numbering must still never go back. */
+	"CREATE TABLE outbox_seq ("
+	"  node_id TEXT PRIMARY KEY,"
+	"  last_seq INTEGER NOT NULL"
+	") WITHOUT ROWID;",
+};
+
+#define JOB_COLS "id, namespace, name, state, version, revision, doc"
+#define EXEC_COLS                                                                                  \
+	"id, job_id, namespace, node_id, job_version, partition_index, compute_state, desired_state, " \
+	"revision, create_time, modify_time, doc"
+
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN",
+	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
+	[ST_JOB_BY_NAME] = "SELECT " JOB_COLS " FROM jobs WHERE namespace = ?1 AND name = ?2",
+	[ST_JOB_RESOLVE_ID] = "SELECT id FROM jobs WHERE id = ?1 AND (?2 IS NULL OR namespace = ?2)",
+	[ST_JOB_RESOLVE_NAME] = "SELECT id FROM jobs WHERE name = ?1 AND (?2 IS NULL OR namespace = ?2) "
+				"ORDER BY id LIMIT 6",
+	[ST_JOB_RESOLVE_PREFIX] = "SELECT id FROM jobs WHERE id >= ?1 AND id < ?2 "
+				  "AND (?3 IS NULL OR namespace = ?3) ORDER BY id LIMIT 6",
+	[ST_JOB_INSERT] = "INSERT INTO jobs (id, name, namespace, type, state, version, revision, priority, "
+			  "create_time, modify_time, labels, doc) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[ST_JOB_UPDATE] = "UPDATE jobs SET type = ?2, state = ?3, version = ?4, revision = ?5, priority = ?6, "
+			  "modify_time = ?7, labels = ?8, doc = ?9 WHERE id = ?1",
+	[ST_VERSION_INSERT] = "INSERT INTO job_versions (job_id, version, create_time, doc) VALUES (?1, ?2, ?3, ?4)",
+	[ST_VERSION_GET] = "SELECT doc FROM job_versions WHERE job_id = ?1 AND version = ?2",
+	[ST_VERSION_LIST] = "SELECT doc FROM job_versions WHERE job_id = ?1 ORDER BY version",
+	[ST_HISTORY_INSERT] = "INSERT INTO job_history (job_id, job_version, execution_id, type, time, doc) "
+			      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_EVAL_UPSERT] = "INSERT INTO evaluations (id, job_id, namespace, type, triggered_by, priority, status, "
+			   "wait_until, create_time, modify_time, doc) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+			   "ON CONFLICT (id) DO UPDATE SET job_id = excluded.job_id, namespace = excluded.namespace, "
+			   "type = excluded.type, triggered_by = excluded.triggered_by, priority = excluded.priority, "
+			   "status = excluded.status, wait_until = excluded.wait_until, "
+			   "modify_time = excluded.modify_time, doc = excluded.doc",
+	[ST_EVAL_GET] = "SELECT doc FROM evaluations WHERE id = ?1",
+	[ST_EVAL_PENDING] = "SELECT doc FROM evaluations WHERE status = 'pending' ORDER BY create_time, id",
+	[ST_EXEC_GET_META] = "SELECT revision, create_time FROM executions WHERE id = ?1",
+	[ST_EXEC_UPSERT] = "INSERT OR REPLACE INTO executions (" EXEC_COLS ") "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[ST_EXEC_RESOLVE] = "SELECT id, doc FROM executions WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
+	[ST_NODE_UPSERT] = "INSERT OR REPLACE INTO nodes (id, membership, connection, modify_time, doc) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_NODE_RESOLVE] = "SELECT id, doc FROM nodes WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
+	[ST_NODE_LIST] = "SELECT doc FROM nodes ORDER BY id",
+	[ST_NODE_DELETE] = "DELETE FROM nodes WHERE id = ?1",
+	[ST_OUTBOX_NEXT_SEQ] = "INSERT INTO outbox_seq (node_id, last_seq) VALUES (?1, 1) "
+			       "ON CONFLICT (node_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+	[ST_OUTBOX_INSERT] = "INSERT INTO outbox (node_id, seq, type, payload, create_time) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_OUTBOX_PENDING] = "SELECT seq, type, payload, create_time FROM outbox "
+			      "WHERE node_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+	[ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE node_id = ?1 AND seq <= ?2",
+};
+
+/* ----------------------------------------------------------- helpers */
+
+int store_dberr(struct store_conn *c, struct cod_error **err, const char *what)
+{
+	return cod_error_set(err, COD_E_DATASTORE, "%s: %s", what, c ? sqlite3_errmsg(c->db) : "no connection");
+}
+
+int store_step_done(struct store_conn *c, sqlite3_stmt *s, struct cod_error **err, const char *what)
+{
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return store_dberr(c, err, what);
+	return 0;
+}
+
+void store_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+void store_bind_i64(sqlite3_stmt *s, int i, int64_t v)
+{
+	sqlite3_bind_int64(s, i, v);
+}
+
+const char *store_col_text(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return t ? (const char *)t : "";
+}
+
+const char *store_ns(const char *ns)
+{
+	if (cod_str_empty(ns))
+		return "default";
+	if (!strcmp(ns, "*"))
+		return NULL;
+	return ns;
+}
+
+char *store_prefix_upper(const char *prefix)
+{
+	char *up = xstrdup(prefix);
+	size_t n = strlen(up);
+	while (n) {
+		unsigned char c = (unsigned char)up[n - 1];
+		if (c < 0xff) {
+			up[n - 1] = (char)(c + 1);
+			up[n] = '\0';
+			return up;
+		}
+		n--;
+	}
+	free(up);
+	return NULL;
+}
+
+char *store_dump(json_t *v)
+{
+	if (!v)
+		return NULL;
+	char *s = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	if (!s) {
+		fprintf(stderr, "cod: out of memory encoding JSON\n");
+		abort();
+	}
+	return s;
+}
+
+json_t *store_load(const char *text, const char *what, struct cod_error **err)
+{
+	json_error_t jerr;
+	json_t *v = json_loads(text, 0, &jerr);
+	if (!v)
+		cod_error_set(err, COD_E_DATASTORE, "decode stored %s: %s (line %d)", what, jerr.text, jerr.line);
+	return v;
+}
+
+void store_stmt_cleanup(sqlite3_stmt **s)
+{
+	if (*s) {
+		sqlite3_reset(*s);
+		sqlite3_clear_bindings(*s);
+	}
+}
+
+void store_stmt_finalize(sqlite3_stmt **s)
+{
+	sqlite3_finalize(*s);
+}
+
+sqlite3_stmt *store_stmt(struct store_conn *c, enum store_stmt id, struct cod_error **err)
+{
+	sqlite3_stmt *s = c->stmts[id];
+	if (s)
+		return s;
+	if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+		store_dberr(c, err, "prepare statement");
+		return NULL;
+	}
+	c->stmts[id] = s;
+	return s;
+}
+
+static int exec_sql(struct store_conn *c, const char *sql, struct cod_error **err, const char *what)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		cod_error_set(err, COD_E_DATASTORE, "%s: %s", what, msg ? msg : sqlite3_errmsg(c->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int run_stmt(struct store_conn *c, enum store_stmt id, struct cod_error **err, const char *what)
+{
+	sqlite3_stmt *s = store_stmt(c, id, err);
+	if (!s)
+		return -1;
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store_dberr(c, err, what);
+	return 0;
+}
+
+/* ------------------------------------------------------- connections */
+
+static void conn_close(struct store_conn *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(c->stmts[i]);
+	if (sqlite3_close(c->db) != SQLITE_OK)
+		cod_warn("store", "close database: %s", sqlite3_errmsg(c->db));
+	free(c);
+}
+
+static struct store_conn *conn_open(struct cod_store *store, struct cod_error **err)
+{
+	struct store_conn *c = xcalloc(1, sizeof(*c));
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	int rc = sqlite3_open_v2(store->path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		cod_error_set(err, COD_E_DATASTORE, "open database \"%s\": %s", store->path,
+			      c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		conn_close(c);
+		return NULL;
+	}
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(c->db, 1);
+	cleanup_free char *pragmas = xasprintf("PRAGMA journal_mode = WAL;"
+					       "PRAGMA synchronous = %s;"
+					       "PRAGMA foreign_keys = ON;",
+					       store->synchronous);
+	if (exec_sql(c, pragmas, err, "configure database") < 0) {
+		cod_error_wrap(err, "open database \"%s\"", store->path);
+		conn_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct store_conn *store_conn_get(struct cod_store *store, struct cod_error **err)
+{
+	pthread_mutex_lock(&store->pool_lock);
+	struct store_conn *c = store->idle;
+	if (c) {
+		store->idle = c->next;
+		c->next = NULL;
+	}
+	pthread_mutex_unlock(&store->pool_lock);
+	if (c)
+		return c;
+	c = conn_open(store, err);
+	if (!c)
+		return NULL;
+	pthread_mutex_lock(&store->pool_lock);
+	store->nconns++;
+	pthread_mutex_unlock(&store->pool_lock);
+	return c;
+}
+
+void store_conn_put(struct cod_store *store, struct store_conn *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&store->pool_lock);
+	c->next = store->idle;
+	store->idle = c;
+	pthread_mutex_unlock(&store->pool_lock);
+}
+
+/* ------------------------------------------------------ transactions */
+
+int store_tx_begin(struct cod_store *store, bool write, struct cod_store_tx *tx, struct cod_error **err)
+{
+	memset(tx, 0, sizeof(*tx));
+	tx->store = store;
+	tx->write = write;
+	tx->conn = store_conn_get(store, err);
+	if (!tx->conn)
+		return -1;
+	if (write)
+		pthread_mutex_lock(&store->write_lock);
+	if (run_stmt(tx->conn, write ? ST_BEGIN_IMMEDIATE : ST_BEGIN, err, "begin transaction") < 0) {
+		if (write)
+			pthread_mutex_unlock(&store->write_lock);
+		store_conn_put(store, tx->conn);
+		tx->conn = NULL;
+		return -1;
+	}
+	tx->now = cod_now_ns();
+	return 0;
+}
+
+int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err)
+{
+	struct store_conn *c = tx->conn;
+	if (!c)
+		return rc < 0 ? rc : -1;
+	if (rc == 0 && run_stmt(c, ST_COMMIT, err, "commit") < 0)
+		rc = -1;
+	/* After a failed statement or commit SQLite may already have rolled
+	 * back; ROLLBACK then fails harmlessly. */
+	if (rc < 0 && !sqlite3_get_autocommit(c->db))
+		run_stmt(c, ST_ROLLBACK, NULL, "rollback");
+	if (tx->write)
+		pthread_mutex_unlock(&tx->store->write_lock);
+	store_conn_put(tx->store, c);
+	tx->conn = NULL;
+	return rc;
+}
+
+int cod_store_begin(struct cod_store *store, struct cod_store_tx **out, struct cod_error **err)
+{
+	struct cod_store_tx *tx = xcalloc(1, sizeof(*tx));
+	if (store_tx_begin(store, true, tx, err) < 0) {
+		free(tx);
+		return -1;
+	}
+	*out = tx;
+	return 0;
+}
+
+int cod_store_commit(struct cod_store_tx *tx, struct cod_error **err)
+{
+	int rc = store_tx_end(tx, 0, err);
+	free(tx);
+	return rc;
+}
+
+void cod_store_rollback(struct cod_store_tx *tx)
+{
+	if (!tx)
+		return;
+	store_tx_end(tx, -1, NULL);
+	free(tx);
+}
+
+/* -------------------------------------------------------- migrations */
+
+static int user_version(struct store_conn *c, int *out, struct cod_error **err)
+{
+	cleanup_finalize sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		return store_dberr(c, err, "read schema version");
+	*out = sqlite3_column_int(s, 0);
+	return 0;
+}
+
+static int migrate(struct cod_store *store, struct store_conn *c, struct cod_error **err)
+{
+	int have;
+	const int want = (int)COD_ARRAY_SIZE(migrations);
+
+	if (user_version(c, &have, err) < 0)
+		return -1;
+	if (have > want)
+		return cod_error_set(err, COD_E_DATASTORE,
+				     "database \"%s\" has schema version %d, newer than this cod's %d", store->path,
+				     have, want);
+	while (have < want) {
+		/* Each migration is its own transaction, and re-checks the
+		 * version under the write lock: another process may have run
+		 * it meanwhile. */
+		if (run_stmt(c, ST_BEGIN_IMMEDIATE, err, "begin migration") < 0)
+			return -1;
+		int now;
+		if (user_version(c, &now, err) < 0)
+			goto fail;
+		if (now == have) {
+			cleanup_free char *bump = xasprintf("PRAGMA user_version = %d", have + 1);
+			if (exec_sql(c, migrations[have], err, "migration") < 0 ||
+			    exec_sql(c, bump, err, "migration") < 0) {
+				cod_error_wrap(err, "migrate database \"%s\" to version %d", store->path, have + 1);
+				goto fail;
+			}
+			now = have + 1;
+		}
+		if (run_stmt(c, ST_COMMIT, err, "commit migration") < 0)
+			goto fail;
+		have = now;
+	}
+	store->schema_version = have;
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(c->db))
+		run_stmt(c, ST_ROLLBACK, NULL, "rollback");
+	return -1;
+}
+
+/* ------------------------------------------------------ open / close */
+
+static const char *sync_mode(void)
+{
+	const char *env = getenv("COD_STORE_SYNC");
+	if (cod_str_empty(env) || !strcasecmp(env, "full"))
+		return "FULL";
+	if (!strcasecmp(env, "normal"))
+		return "NORMAL";
+	if (!strcasecmp(env, "off"))
+		return "OFF";
+	cod_warn("store", "ignoring COD_STORE_SYNC=\"%s\" (use full, normal or off)", env);
+	return "FULL";
+}
+
+int cod_store_open(const char *path, struct cod_store **out, struct cod_error **err)
+{
+	if (cod_str_empty(path))
+		return cod_error_set(err, COD_E_INTERNAL, "open database: empty path");
+	const char *slash = strrchr(path, '/');
+	if (slash && slash != path) {
+		cleanup_free char *dir = xstrndup(path, (size_t)(slash - path));
+		if (cod_mkdir_p(dir, 0700, err) < 0)
+			return cod_error_wrap(err, "open database \"%s\"", path);
+	}
+
+	struct cod_store *store = xcalloc(1, sizeof(*store));
+	store->path = xstrdup(path);
+	store->synchronous = sync_mode();
+	pthread_mutex_init(&store->pool_lock, NULL);
+	pthread_mutex_init(&store->write_lock, NULL);
+	if (strcmp(store->synchronous, "FULL"))
+		cod_warn("store", "PRAGMA synchronous=%s: acknowledged writes may be lost on power failure",
+			 store->synchronous);
+
+	struct store_conn *c = store_conn_get(store, err);
+	if (!c) {
+		cod_store_close(store);
+		return -1;
+	}
+	if (migrate(store, c, err) < 0) {
+		store_conn_put(store, c);
+		cod_store_close(store);
+		return -1;
+	}
+	store_conn_put(store, c);
+	*out = store;
+	return 0;
+}
+
+void cod_store_close(struct cod_store *store)
+{
+	if (!store)
+		return;
+	pthread_mutex_lock(&store->pool_lock);
+	struct store_conn *c = store->idle;
+	store->idle = NULL;
+	size_t closed = 0;
+	while (c) {
+		struct store_conn *next = c->next;
+		conn_close(c);
+		closed++;
+		c = next;
+	}
+	if (closed != store->nconns)
+		cod_err("store", "closing the store with %zu connection(s) still in use", store->nconns - closed);
+	pthread_mutex_unlock(&store->pool_lock);
+	pthread_mutex_destroy(&store->pool_lock);
+	pthread_mutex_destroy(&store->write_lock);
+	free(store->path);
+	free(store);
+}
+
+int cod_store_schema_version(struct cod_store *store)
+{
+	return store->schema_version;
+}

@@ -1,0 +1,136 @@
+/*
+ * store_int.h - what the store's files share: the connection pool, the
+ * per-connection statement cache, transactions and small SQLite helpers.
+ * Not part of the store's interface (store.h is).
+ *
+ * A connection belongs to one thread at a time: a call borrows one from the
+ * pool, uses it, and gives it back. Write transactions additionally hold the
+ * store's write lock, so writers of one process queue on a mutex instead of
+ * polling SQLite's busy handler; other processes are kept out by SQLite's own
+ * lock and the busy timeout.
+ */
+#ifndef COD_STORE_INT_H
+#define COD_STORE_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "store/store.h"
+
+/* Statements prepared once per connection and kept (store.c has the SQL). */
+enum store_stmt {
+	ST_BEGIN,
+	ST_BEGIN_IMMEDIATE,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_JOB_GET,
+	ST_JOB_BY_NAME,
+	ST_JOB_RESOLVE_ID,
+	ST_JOB_RESOLVE_NAME,
+	ST_JOB_RESOLVE_PREFIX,
+	ST_JOB_INSERT,
+	ST_JOB_UPDATE,
+	ST_VERSION_INSERT,
+	ST_VERSION_GET,
+	ST_VERSION_LIST,
+	ST_HISTORY_INSERT,
+	ST_EVAL_UPSERT,
+	ST_EVAL_GET,
+	ST_EVAL_PENDING,
+	ST_EXEC_GET_META,
+	ST_EXEC_UPSERT,
+	ST_EXEC_RESOLVE,
+	ST_NODE_UPSERT,
+	ST_NODE_RESOLVE,
+	ST_NODE_LIST,
+	ST_NODE_DELETE,
+	ST_OUTBOX_NEXT_SEQ,
+	ST_OUTBOX_INSERT,
+	ST_OUTBOX_PENDING,
+	ST_OUTBOX_ACK,
+	ST__COUNT
+};
+
+struct store_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[ST__COUNT];
+	struct store_conn *next; /* idle list */
+};
+
+struct cod_store {
+	char *path;
+	pthread_mutex_t pool_lock;
+	struct store_conn *idle; /* connections nobody is using */
+	size_t nconns;           /* open connections, idle or not */
+	pthread_mutex_t write_lock;
+	int schema_version;
+	const char *synchronous; /* "FULL" unless COD_STORE_SYNC says otherwise */
+};
+
+/* An open transaction on a borrowed connection. */
+struct cod_store_tx {
+	struct cod_store *store;
+	struct store_conn *conn;
+	bool write;
+	int64_t now; /* one timestamp for everything the transaction writes */
+};
+
+/* Connections. */
+struct store_conn *store_conn_get(struct cod_store *store, struct cod_error **err);
+void store_conn_put(struct cod_store *store, struct store_conn *c);
+
+/* Transactions. A write transaction takes the write lock and runs BEGIN
+ * IMMEDIATE; a read transaction is a plain BEGIN (one consistent snapshot
+ * for a query made of several statements). end() commits when rc == 0 and
+ * rolls back otherwise, releases everything and returns rc (or -1 when the
+ * commit failed). */
+int store_tx_begin(struct cod_store *store, bool write, struct cod_store_tx *tx, struct cod_error **err);
+int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err);
+
+/* A cached statement, reset and with no bindings. */
+sqlite3_stmt *store_stmt(struct store_conn *c, enum store_stmt id, struct cod_error **err);
+/* Reset a cached statement when it leaves scope. */
+void store_stmt_cleanup(sqlite3_stmt **s);
+#define cleanup_stmt __attribute__((cleanup(store_stmt_cleanup)))
+/* Finalize a one-off statement when it leaves scope. */
+void store_stmt_finalize(sqlite3_stmt **s);
+#define cleanup_finalize __attribute__((cleanup(store_stmt_finalize)))
+
+/* A COD_E_DATASTORE error "<what>: <sqlite message>"; returns -1. */
+int store_dberr(struct store_conn *c, struct cod_error **err, const char *what);
+/* Step a statement that returns no rows. */
+int store_step_done(struct store_conn *c, sqlite3_stmt *s, struct cod_error **err, const char *what);
+
+/* Binding helpers (SQLITE_STATIC: values must live until the statement is
+ * stepped). NULL text binds SQL NULL. */
+void store_bind_text(sqlite3_stmt *s, int i, const char *v);
+void store_bind_i64(sqlite3_stmt *s, int i, int64_t v);
+const char *store_col_text(sqlite3_stmt *s, int i); /* "" for NULL */
+
+/* "default" for NULL or "", NULL for "*" (any), otherwise ns. */
+const char *store_ns(const char *ns);
+/* The smallest string greater than every string starting with prefix, for
+ * range scans "col >= prefix AND col < upper" (heap; NULL when none). */
+char *store_prefix_upper(const char *prefix);
+
+/* Compact JSON text of v, which is consumed (heap). */
+char *store_dump(json_t *v);
+/* Parse a stored document; a corrupt one is a COD_E_DATASTORE error. */
+json_t *store_load(const char *text, const char *what, struct cod_error **err);
+
+/* Resolve a job reference (store.h's rules) on connection c. */
+int store_resolve_job(struct store_conn *c, const char *ns, const char *ref, char **job_id,
+		      struct cod_error **err);
+
+/* Within a write transaction (jobs.c, exec.c), for the planner's use too. */
+int store_history_add_tx(struct cod_store_tx *tx, struct cod_history_event *h, struct cod_error **err);
+int store_eval_put_tx(struct cod_store_tx *tx, struct cod_evaluation *ev, struct cod_error **err);
+/* A new pending evaluation for job (TriggeredBy trigger); *eval_id set. */
+int store_eval_create_tx(struct cod_store_tx *tx, const struct cod_job *job, const char *trigger,
+			 char **eval_id, struct cod_error **err);
+
+#endif

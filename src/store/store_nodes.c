@@ -1,0 +1,304 @@
+/*
+ * store_nodes.c - node states and the per-node outbox.
+ *
+ * The outbox is the transactional outbox of ARCHITECTURE.md: a message for a
+ * node exists if and only if the state change that produced it committed.
+ * Sequence numbers come from outbox_seq, so they keep increasing per node
+ * even after every message was acknowledged and deleted.
+ */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/mem.h"
+#include "common/util.h"
+#include "store/store_int.h"
+#include "common/banned.h"
+
+/* -------------------------------------------------------------- nodes */
+
+int cod_store_put_node(struct cod_store *store, const struct cod_node_state *node, struct cod_error **err)
+{
+	const char *id = node->info.node_id;
+	if (cod_str_empty(id))
+		return cod_error_set(err, COD_E_BAD_REQUEST, "store node: missing node ID");
+	json_t *v = cod_node_to_json(node);
+	if (!v)
+		return cod_error_set(err, COD_E_INTERNAL, "encode node \"%s\"", id);
+	cleanup_free char *doc = store_dump(v);
+
+	struct cod_store_tx tx;
+	if (store_tx_begin(store, true, &tx, err) < 0)
+		return -1;
+	int rc;
+	{
+		cleanup_stmt sqlite3_stmt *s = store_stmt(tx.conn, ST_NODE_UPSERT, err);
+		if (!s) {
+			rc = -1;
+		} else {
+			store_bind_text(s, 1, id);
+			store_bind_text(s, 2, cod_node_membership_name(node->membership));
+			store_bind_text(s, 3, cod_node_connection_name(node->connection));
+			store_bind_i64(s, 4, tx.now);
+			store_bind_text(s, 5, doc);
+			rc = store_step_done(tx.conn, s, err, "write node");
+		}
+	}
+	return store_tx_end(&tx, rc, err);
+}
+
+static struct cod_node_state *node_decode(const char *doc, struct cod_error **err)
+{
+	cleanup_json json_t *v = store_load(doc, "node", err);
+	if (!v)
+		return NULL;
+	struct cod_node_state *n = cod_node_from_json(v, err);
+	if (!n)
+		cod_error_wrap(err, "decode stored node");
+	return n;
+}
+
+int cod_store_get_node(struct cod_store *store, const char *id_or_prefix, struct cod_node_state **out,
+		       struct cod_error **err)
+{
+	*out = NULL;
+	if (cod_str_empty(id_or_prefix))
+		return cod_error_set(err, COD_E_BAD_REQUEST, "missing node ID");
+	struct store_conn *c = store_conn_get(store, err);
+	if (!c)
+		return -1;
+	cleanup_free char *upper = store_prefix_upper(id_or_prefix);
+	cleanup_free char *doc = NULL;
+	struct cod_strlist ids = {0};
+	int rc = 0;
+	{
+		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_NODE_RESOLVE, err);
+		int step = SQLITE_DONE;
+		if (!s) {
+			rc = -1;
+		} else {
+			store_bind_text(s, 1, id_or_prefix);
+			store_bind_text(s, 2, upper);
+		}
+		while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+			const char *id = store_col_text(s, 0);
+			if (!ids.n)
+				doc = xstrdup(store_col_text(s, 1));
+			cod_strlist_add(&ids, id);
+			/* An exact match sorts first and wins over longer IDs. */
+			if (!strcmp(id, id_or_prefix))
+				break;
+		}
+		if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+			rc = store_dberr(c, err, "look up node");
+	}
+	store_conn_put(store, c);
+
+	if (rc == 0 && !ids.n) {
+		rc = cod_error_set(err, COD_E_NOT_FOUND, "node \"%s\" not found", id_or_prefix);
+		if (err && *err)
+			cod_error_hint(*err, "run \"cod node list\" to see node IDs");
+	} else if (rc == 0 && ids.n > 1) {
+		struct cod_buf b = COD_BUF_INIT;
+		for (size_t i = 0; i < ids.n && i < 5; i++)
+			cod_buf_addf(&b, "%s%s", i ? ", " : "", ids.items[i]);
+		rc = cod_error_set(err, COD_E_BAD_REQUEST, "node ID prefix \"%s\" is ambiguous: it matches %s%s",
+				   id_or_prefix, cod_buf_str(&b), ids.n > 5 ? " and more" : "");
+		if (err && *err)
+			cod_error_hint(*err, "use more characters of the node ID");
+		cod_buf_release(&b);
+	} else if (rc == 0 && !(*out = node_decode(doc, err))) {
+		rc = -1;
+	}
+	cod_strlist_release(&ids);
+	return rc;
+}
+
+int cod_store_list_nodes(struct cod_store *store, struct cod_node_state ***out, size_t *n,
+			 struct cod_error **err)
+{
+	*out = NULL;
+	*n = 0;
+	struct store_conn *c = store_conn_get(store, err);
+	if (!c)
+		return -1;
+	struct cod_node_state **items = NULL;
+	size_t count = 0, alloc = 0;
+	int rc = 0;
+	{
+		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_NODE_LIST, err);
+		int step = SQLITE_DONE;
+		if (!s)
+			rc = -1;
+		while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+			struct cod_node_state *node = node_decode(store_col_text(s, 0), err);
+			if (!node) {
+				rc = -1;
+				break;
+			}
+			COD_GROW(items, alloc, count + 1);
+			items[count++] = node;
+		}
+		if (rc == 0 && step != SQLITE_DONE)
+			rc = store_dberr(c, err, "list nodes");
+	}
+	store_conn_put(store, c);
+	if (rc < 0) {
+		for (size_t i = 0; i < count; i++)
+			cod_node_free(items[i]);
+		free(items);
+		return -1;
+	}
+	*out = items;
+	*n = count;
+	return 0;
+}
+
+int cod_store_delete_node(struct cod_store *store, const char *id, struct cod_error **err)
+{
+	struct cod_store_tx tx;
+	if (store_tx_begin(store, true, &tx, err) < 0)
+		return -1;
+	int rc;
+	{
+		cleanup_stmt sqlite3_stmt *s = store_stmt(tx.conn, ST_NODE_DELETE, err);
+		if (!s) {
+			rc = -1;
+		} else {
+			store_bind_text(s, 1, id);
+			rc = store_step_done(tx.conn, s, err, "delete node");
+		}
+		if (rc == 0 && sqlite3_changes(tx.conn->db) == 0) {
+			rc = cod_error_set(err, COD_E_NOT_FOUND, "node \"%s\" not found", id ? id : "");
+			if (err && *err)
+				cod_error_hint(*err, "run \"cod node list\" to see node IDs");
+		}
+	}
+	return store_tx_end(&tx, rc, err);
+}
+
+/* ------------------------------------------------------------- outbox */
+
+static int outbox_append_tx(struct cod_store_tx *tx, const char *node_id, const char *type,
+			    const char *payload, uint64_t *seq_out, struct cod_error **err)
+{
+	struct store_conn *c = tx->conn;
+	if (cod_str_empty(node_id) || cod_str_empty(type))
+		return cod_error_set(err, COD_E_INTERNAL, "outbox message: missing node ID or type");
+	int64_t seq;
+	{
+		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_OUTBOX_NEXT_SEQ, err);
+		if (!s)
+			return -1;
+		store_bind_text(s, 1, node_id);
+		if (sqlite3_step(s) != SQLITE_ROW)
+			return store_dberr(c, err, "outbox sequence");
+		seq = sqlite3_column_int64(s, 0);
+		if (store_step_done(c, s, err, "outbox sequence") < 0)
+			return -1;
+	}
+	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_OUTBOX_INSERT, err);
+	if (!s)
+		return -1;
+	store_bind_text(s, 1, node_id);
+	store_bind_i64(s, 2, seq);
+	store_bind_text(s, 3, type);
+	store_bind_text(s, 4, payload ? payload : "null");
+	store_bind_i64(s, 5, tx->now);
+	if (store_step_done(c, s, err, "append outbox message") < 0)
+		return -1;
+	if (seq_out)
+		*seq_out = (uint64_t)seq;
+	return 0;
+}
+
+int cod_store_tx_outbox_append(struct cod_store_tx *tx, const char *node_id, const char *type,
+			       const char *payload, uint64_t *seq, struct cod_error **err)
+{
+	return outbox_append_tx(tx, node_id, type, payload, seq, err);
+}
+
+int cod_store_outbox_append(struct cod_store *store, const char *node_id, const char *type,
+			    const char *payload, uint64_t *seq, struct cod_error **err)
+{
+	struct cod_store_tx tx;
+	if (store_tx_begin(store, true, &tx, err) < 0)
+		return -1;
+	return store_tx_end(&tx, outbox_append_tx(&tx, node_id, type, payload, seq, err), err);
+}
+
+int cod_store_outbox_pending(struct cod_store *store, const char *node_id, uint64_t after_seq, size_t limit,
+			     struct cod_outbox_msg **out, size_t *n, struct cod_error **err)
+{
+	*out = NULL;
+	*n = 0;
+	struct store_conn *c = store_conn_get(store, err);
+	if (!c)
+		return -1;
+	struct cod_outbox_msg *items = NULL;
+	size_t count = 0, alloc = 0;
+	int rc = 0;
+	{
+		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_OUTBOX_PENDING, err);
+		int step = SQLITE_DONE;
+		if (!s) {
+			rc = -1;
+		} else {
+			store_bind_text(s, 1, node_id);
+			store_bind_i64(s, 2, after_seq > INT64_MAX ? INT64_MAX : (int64_t)after_seq);
+			store_bind_i64(s, 3, limit && limit < INT64_MAX ? (int64_t)limit : -1);
+		}
+		while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+			COD_GROW(items, alloc, count + 1);
+			struct cod_outbox_msg *m = &items[count++];
+			m->node_id = xstrdup(node_id);
+			m->seq = (uint64_t)sqlite3_column_int64(s, 0);
+			m->type = xstrdup(store_col_text(s, 1));
+			m->payload = xstrdup(store_col_text(s, 2));
+			m->create_time = sqlite3_column_int64(s, 3);
+		}
+		if (rc == 0 && step != SQLITE_DONE)
+			rc = store_dberr(c, err, "read outbox");
+	}
+	store_conn_put(store, c);
+	if (rc < 0) {
+		for (size_t i = 0; i < count; i++)
+			cod_outbox_msg_release(&items[i]);
+		free(items);
+		return -1;
+	}
+	*out = items;
+	*n = count;
+	return 0;
+}
+
+int cod_store_outbox_ack(struct cod_store *store, const char *node_id, uint64_t seq, struct cod_error **err)
+{
+	struct cod_store_tx tx;
+	if (store_tx_begin(store, true, &tx, err) < 0)
+		return -1;
+	int rc;
+	{
+		cleanup_stmt sqlite3_stmt *s = store_stmt(tx.conn, ST_OUTBOX_ACK, err);
+		if (!s) {
+			rc = -1;
+		} else {
+			store_bind_text(s, 1, node_id);
+			store_bind_i64(s, 2, seq > INT64_MAX ? INT64_MAX : (int64_t)seq);
+			rc = store_step_done(tx.conn, s, err, "acknowledge outbox messages");
+		}
+	}
+	return store_tx_end(&tx, rc, err);
+}
+
+void cod_outbox_msg_release(struct cod_outbox_msg *m)
+{
+	if (!m)
+		return;
+	free(m->node_id);
+	free(m->type);
+	free(m->payload);
+	memset(m, 0, sizeof(*m));
+}
