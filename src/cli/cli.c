@@ -104,11 +104,12 @@ static void *global_slot(struct cod_cli *cli, size_t i)
 static void print_flags(FILE *f, const struct cod_flag *flags)
 {
 	for (const struct cod_flag *fl = flags; fl && fl->long_name; fl++) {
-		char left[64];
-		snprintf(left, sizeof(left), "%s%c%s--%s%s%s", fl->short_name ? "-" : "",
-			 fl->short_name ? fl->short_name : ' ', fl->short_name ? ", " : "  ", fl->long_name,
-			 fl->arg_name ? " " : "", fl->arg_name ? fl->arg_name : "");
-		fprintf(f, "  %-30s %s\n", fl->short_name ? left : left + 1, fl->help);
+		char left[64], shortf[8] = "    ";
+		if (fl->short_name)
+			snprintf(shortf, sizeof(shortf), "-%c, ", fl->short_name);
+		snprintf(left, sizeof(left), "%s--%s%s%s", shortf, fl->long_name, fl->arg_name ? " " : "",
+			 fl->arg_name ? fl->arg_name : "");
+		fprintf(f, "  %-30s %s\n", left, fl->help);
 	}
 }
 

@@ -141,9 +141,13 @@ void cod_table_print(struct cod_table *t, const struct cod_output_opts *opts, FI
 		fputc('\n', f);
 	}
 	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++) {
+		/* no trailing blanks when the last cells of a row are empty */
+		size_t ncells = t->ncols;
+		while (ncells > 1 && !*t->rows[r][ncells - 1])
+			ncells--;
+		for (size_t c = 0; c < ncells; c++) {
 			const char *cell = t->rows[r][c];
-			if (c + 1 < t->ncols) {
+			if (c + 1 < ncells) {
 				fputs(cell, f);
 				for (size_t pad = width(cell); pad < w[c] + 2; pad++)
 					fputc(' ', f);

@@ -236,6 +236,19 @@ char *cod_json_dumps(const json_t *value, int pretty)
 	return cod_buf_detach(&b, NULL);
 }
 
+/* Code points that YAML treats as line breaks or refuses in plain text:
+ * C1 controls (U+0080..U+009F), LS/PS (U+2028/9) and the BOM (U+FEFF). */
+static size_t special_utf8(const unsigned char *p)
+{
+	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+		return 2;
+	if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+		return 3;
+	if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+		return 3;
+	return 0;
+}
+
 static bool needs_quotes(const char *s)
 {
 	if (!*s)
@@ -249,7 +262,7 @@ static bool needs_quotes(const char *s)
 		return true;
 	for (const char *p = s; *p; p++) {
 		unsigned char ch = (unsigned char)*p;
-		if (ch < 0x20 || ch == 0x7f)
+		if (ch < 0x20 || ch == 0x7f || ch >= 0x80)
 			return true;
 		if ((ch == ':' && (p[1] == ' ' || !p[1])) || (ch == ' ' && p[1] == '#'))
 			return true;
@@ -257,22 +270,44 @@ static bool needs_quotes(const char *s)
 	return isspace((unsigned char)s[strlen(s) - 1]);
 }
 
+/* A YAML double-quoted scalar: escapes for quotes, backslashes, controls
+ * and the code points YAML would fold; other UTF-8 passes through. */
+static void emit_quoted(const char *s, struct cod_buf *out)
+{
+	cod_buf_addch(out, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t special = special_utf8(p);
+		if (special == 2) {
+			cod_buf_addf(out, "\\x%02x", p[1]);
+		} else if (special == 3 && p[0] == 0xe2) {
+			cod_buf_addstr(out, p[2] == 0xa8 ? "\\L" : "\\P");
+		} else if (special == 3) {
+			cod_buf_addstr(out, "\\uFEFF");
+		} else if (*p == '"' || *p == '\\') {
+			cod_buf_addch(out, '\\');
+			cod_buf_addch(out, (char)*p);
+		} else if (*p == '\n') {
+			cod_buf_addstr(out, "\\n");
+		} else if (*p == '\t') {
+			cod_buf_addstr(out, "\\t");
+		} else if (*p == '\r') {
+			cod_buf_addstr(out, "\\r");
+		} else if (*p < 0x20 || *p == 0x7f) {
+			cod_buf_addf(out, "\\x%02x", *p);
+		} else {
+			cod_buf_addch(out, (char)*p);
+		}
+		p += special ? special : 1;
+	}
+	cod_buf_addch(out, '"');
+}
+
 static void emit_string(const char *s, struct cod_buf *out)
 {
-	if (!needs_quotes(s)) {
+	if (needs_quotes(s))
+		emit_quoted(s, out);
+	else
 		cod_buf_addstr(out, s);
-		return;
-	}
-	json_t *tmp = json_string(s);
-	if (!tmp) { /* not UTF-8: emit with escapes byte by byte */
-		cod_buf_addch(out, '"');
-		for (const char *p = s; *p; p++)
-			cod_buf_addf(out, "\\x%02x", (unsigned char)*p);
-		cod_buf_addch(out, '"');
-		return;
-	}
-	cod_json_emit(tmp, 0, out);
-	json_decref(tmp);
 }
 
 static void indent(struct cod_buf *out, int n)

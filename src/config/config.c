@@ -47,7 +47,7 @@ static const struct cod_config_key keys[] = {
 	{"API.Host", COD_CFG_STR, "0.0.0.0", "COD_API_HOST",
 	 "REST API address: the server listens on it, clients connect to it (0.0.0.0 = 127.0.0.1)",
 	 OFF(api_host), 0, 0},
-	{"API.Port", COD_CFG_INT, "1234", "COD_API_PORT", "REST API port", OFF(api_port), 1, 65535},
+	{"API.Port", COD_CFG_INT, "1234", "COD_API_PORT", "REST API port (0 = any free port, see DataDir/cod.run)", OFF(api_port), 0, 65535},
 	{"API.MaxBodyBytes", COD_CFG_INT, "10485760", "COD_API_MAXBODYBYTES", "largest request body accepted",
 	 OFF(api_max_body), 1024, INT32_MAX},
 	{"API.Threads", COD_CFG_INT, "4", "COD_API_THREADS", "HTTP server threads", OFF(api_threads), 1, 256},
@@ -381,6 +381,22 @@ static int load_tree(struct cod_config *cfg, const json_t *node, const char *pre
 	return 0;
 }
 
+int cod_config_load_text(struct cod_config *cfg, const char *text, size_t len, const char *source,
+			 struct cod_error **err)
+{
+	size_t i = 0;
+	while (i < len && isspace((unsigned char)text[i]))
+		i++;
+	if (i == len)
+		return 0; /* an empty config file is fine */
+	cleanup_json json_t *tree = cod_doc_parse(text, len, err);
+	if (!tree)
+		return cod_error_wrap(err, "config file \"%s\"", source);
+	if (!json_is_object(tree))
+		return cod_error_set(err, COD_E_CONFIG, "config file \"%s\": expected a map of keys", source);
+	return load_tree(cfg, tree, "", source, err);
+}
+
 int cod_config_load_file(struct cod_config *cfg, const char *path, bool optional, struct cod_error **err)
 {
 	cleanup_free char *text = NULL;
@@ -394,17 +410,7 @@ int cod_config_load_file(struct cod_config *cfg, const char *path, bool optional
 	fclose(probe);
 	if (cod_read_file(path, 4u << 20, &text, &len, err) < 0)
 		return -1;
-	size_t i = 0;
-	while (i < len && isspace((unsigned char)text[i]))
-		i++;
-	if (i == len)
-		return 0; /* an empty config file is fine */
-	cleanup_json json_t *tree = cod_doc_parse(text, len, err);
-	if (!tree)
-		return cod_error_wrap(err, "config file \"%s\"", path);
-	if (!json_is_object(tree))
-		return cod_error_set(err, COD_E_CONFIG, "config file \"%s\": expected a map of keys", path);
-	return load_tree(cfg, tree, "", path, err);
+	return cod_config_load_text(cfg, text, len, path, err);
 }
 
 char *cod_config_get_text(const struct cod_config *cfg, const struct cod_config_key *k)

@@ -103,6 +103,9 @@ int cod_config_apply_env(struct cod_config *cfg, struct cod_error **err);
 /* Merge a YAML config file (nested PascalCase maps). A missing file is not
  * an error when optional. */
 int cod_config_load_file(struct cod_config *cfg, const char *path, bool optional, struct cod_error **err);
+/* Merge config text (YAML or JSON); source names it in messages. */
+int cod_config_load_text(struct cod_config *cfg, const char *text, size_t len, const char *source,
+			 struct cod_error **err);
 /* Current value of a key as text (heap). */
 char *cod_config_get_text(const struct cod_config *cfg, const struct cod_config_key *k);
 
