@@ -89,6 +89,10 @@ int cod_api_query_u64(const struct cod_api_request *req, const char *key, uint64
 		      struct cod_error **err);
 int cod_api_query_bool(const struct cod_api_request *req, const char *key, bool def, bool *out,
 		       struct cod_error **err);
+/* Every value of a repeatable selector parameter (labels=...), combined:
+ * all requirements must hold. sel is the caller's to release. */
+int cod_api_query_selector(const struct cod_api_request *req, const char *key, struct cod_selector *sel,
+			   struct cod_error **err);
 const char *cod_api_header(const struct cod_api_request *req, const char *name);
 /* Parse the body as a JSON object. */
 json_t *cod_api_body_json(const struct cod_api_request *req, struct cod_error **err);

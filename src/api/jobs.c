@@ -122,27 +122,6 @@ static int diff(struct cod_api_request *req, json_t **out, struct cod_error **er
 	return 0;
 }
 
-/* labels=... may repeat; every selector must hold. */
-static int parse_label_query(struct cod_api_request *req, struct cod_selector *sel, struct cod_error **err)
-{
-	struct cod_strlist labels = {0};
-	cod_api_query_all(req, "labels", &labels);
-	for (size_t i = 0; i < labels.n; i++) {
-		struct cod_selector part = {0};
-		if (cod_selector_parse(labels.items[i], &part, err) < 0) {
-			cod_strlist_release(&labels);
-			return cod_error_wrap(err, "query parameter \"labels\"");
-		}
-		for (size_t j = 0; j < part.n; j++) {
-			sel->reqs = xrealloc(sel->reqs, cod_mul_size(sel->n + 1, sizeof(*sel->reqs)));
-			sel->reqs[sel->n++] = part.reqs[j];
-		}
-		free(part.reqs);
-	}
-	cod_strlist_release(&labels);
-	return 0;
-}
-
 static json_t *jobs_json(struct cod_job **items, size_t n)
 {
 	json_t *a = json_array();
@@ -166,7 +145,7 @@ static int list(struct cod_api_request *req, json_t **out, struct cod_error **er
 				     "query parameter \"order_by\": \"%s\" is not supported; use created_at, modified_at, id or name",
 				     q.order_by);
 	struct cod_selector sel = {0};
-	if (parse_label_query(req, &sel, err) < 0) {
+	if (cod_api_query_selector(req, "labels", &sel, err) < 0) {
 		cod_selector_release(&sel);
 		return -1;
 	}

@@ -72,22 +72,10 @@ static int list(struct cod_api_request *req, json_t **out, struct cod_error **er
 		return cod_error_set(err, COD_E_BAD_REQUEST,
 				     "query parameter \"filter-status\": \"%s\" is not CONNECTED or DISCONNECTED", status);
 	struct cod_selector sel = {0};
-	struct cod_strlist labels = {0};
-	cod_api_query_all(req, "labels", &labels);
-	for (size_t i = 0; i < labels.n; i++) {
-		struct cod_selector part = {0};
-		if (cod_selector_parse(labels.items[i], &part, err) < 0) {
-			cod_strlist_release(&labels);
-			cod_selector_release(&sel);
-			return cod_error_wrap(err, "query parameter \"labels\"");
-		}
-		for (size_t j = 0; j < part.n; j++) {
-			sel.reqs = xrealloc(sel.reqs, cod_mul_size(sel.n + 1, sizeof(*sel.reqs)));
-			sel.reqs[sel.n++] = part.reqs[j];
-		}
-		free(part.reqs);
+	if (cod_api_query_selector(req, "labels", &sel, err) < 0) {
+		cod_selector_release(&sel);
+		return -1;
 	}
-	cod_strlist_release(&labels);
 
 	struct cod_node_state **nodes = NULL;
 	size_t n = 0;

@@ -433,3 +433,24 @@ json_t *cod_api_body_json(const struct cod_api_request *req, struct cod_error **
 	}
 	return v;
 }
+
+int cod_api_query_selector(const struct cod_api_request *req, const char *key, struct cod_selector *sel,
+			   struct cod_error **err)
+{
+	struct cod_strlist values = {0};
+	cod_api_query_all(req, key, &values);
+	for (size_t i = 0; i < values.n; i++) {
+		struct cod_selector part = {0};
+		if (cod_selector_parse(values.items[i], &part, err) < 0) {
+			cod_strlist_release(&values);
+			return cod_error_wrap(err, "query parameter \"%s\"", key);
+		}
+		for (size_t j = 0; j < part.n; j++) {
+			sel->reqs = xrealloc(sel->reqs, cod_mul_size(sel->n + 1, sizeof(*sel->reqs)));
+			sel->reqs[sel->n++] = part.reqs[j];
+		}
+		free(part.reqs);
+	}
+	cod_strlist_release(&values);
+	return 0;
+}

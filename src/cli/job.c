@@ -492,9 +492,10 @@ static int cmd_validate(struct cod_cli *cli, int argc, char **argv)
 /* --------------------------------------------------------------- list */
 
 static const char list_help[] =
-	"List jobs, newest first. By default 10 jobs of the \"default\" namespace that\n"
-	"are not canaries; use --all to fetch every page, --namespace '*' for every\n"
-	"namespace and --labels to filter with a label selector.\n\n"
+	"List jobs, ordered by creation time (--order-by, --order-reversed). By\n"
+	"default 10 jobs of the \"default\" namespace that are not canaries; use --all\n"
+	"to fetch every page, --namespace '*' for every namespace and --labels to\n"
+	"filter with a label selector.\n\n"
 	"Examples:\n"
 	"  cod job list\n"
 	"  cod job list --limit 50 --order-by modified_at\n"
@@ -1185,5 +1186,11 @@ static const struct cod_command job_commands[] = {
 
 int cod_cmd_job(struct cod_cli *cli, int argc, char **argv)
 {
-	return cod_cli_dispatch(cli, "job", job_commands, argc, argv);
+	int rc = cod_cli_dispatch(cli, "job", job_commands, argc, argv);
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
+		fputs("\nExamples:\n"
+		      "  cod job run job.yaml\n"
+		      "  cod job list --output json\n"
+		      "  cod job describe j-6f9c2a1b\n", argc < 2 ? stderr : stdout);
+	return rc;
 }

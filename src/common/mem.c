@@ -54,9 +54,12 @@ char *xstrdup_or_null(const char *s)
 
 char *xstrndup(const char *s, size_t n)
 {
-	char *p = strndup(s, n);
-	if (!p)
-		die_oom(n + 1);
+	/* memchr, not strndup: the source need not be NUL-terminated */
+	const char *nul = memchr(s, '\0', n);
+	size_t len = nul ? (size_t)(nul - s) : n;
+	char *p = xmalloc(cod_add_size(len, 1));
+	memcpy(p, s, len);
+	p[len] = '\0';
 	return p;
 }
 

@@ -305,7 +305,8 @@ int cod_task_resources(const struct cod_task *task, struct cod_resources *out, s
 bool cod_job_spec_equal(const struct cod_job *a, const struct cod_job *b);
 /* A line diff of the two specs as YAML ("-"/"+"/" " prefixed lines). */
 char *cod_job_diff(const struct cod_job *old_job, const struct cod_job *new_job);
-/* A short engine summary for tables: "docker:busybox:1.37.0", "noop". */
+/* A short engine summary for tables: "docker busybox:1.37.0", "wasm wasm.main",
+ * "noop". Heap string; "" when the job has no task. */
 char *cod_job_engine_summary(const struct cod_job *job);
 
 /* ------------------------------------------------------- executions */

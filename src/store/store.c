@@ -40,13 +40,15 @@ static const char *const migrations[] = {
 	"  doc TEXT NOT NULL,"
 	"  UNIQUE (namespace, name)"
 	");"
-	"CREATE INDEX jobs_ns_created ON jobs (namespace, create_time, id);"
+	/* Every page a commit touches is a WAL frame written (and synced),
+	 * so jobs carry only the indexes that queries need. created_at is
+	 * rowid order (rows are inserted once, under the write lock, with
+	 * create_time = now), which jobs_ns gives per namespace; order by id
+	 * walks the primary key; names resolve through UNIQUE. */
+	"CREATE INDEX jobs_ns ON jobs (namespace);"
 	"CREATE INDEX jobs_ns_modified ON jobs (namespace, modify_time, id);"
-	"CREATE INDEX jobs_ns_id ON jobs (namespace, id);"
-	"CREATE INDEX jobs_created ON jobs (create_time, id);"
 	"CREATE INDEX jobs_modified ON jobs (modify_time, id);"
 	"CREATE INDEX jobs_name ON jobs (name, id);"
-	"CREATE INDEX jobs_state ON jobs (state);"
 	"CREATE TABLE job_versions ("
 	"  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
 	"  version INTEGER NOT NULL,"
@@ -68,8 +70,8 @@ static const char *const migrations[] = {
 	"  modify_time INTEGER NOT NULL,"
 	"  doc TEXT NOT NULL"
 	");"
-	"CREATE INDEX executions_job ON executions (job_id, create_time);"
-	"CREATE INDEX executions_node ON executions (node_id, create_time);"
+	"CREATE INDEX executions_job ON executions (job_id, create_time, id);"
+	"CREATE INDEX executions_node ON executions (node_id, create_time, id);"
 	"CREATE TABLE evaluations ("
 	"  id TEXT PRIMARY KEY,"
 	"  job_id TEXT NOT NULL,"
@@ -82,8 +84,7 @@ static const char *const migrations[] = {
 	"  create_time INTEGER NOT NULL,"
 	"  modify_time INTEGER NOT NULL,"
 	"  doc TEXT NOT NULL"
-	");"
-	"CREATE INDEX evaluations_job ON evaluations (job_id);"
+	") WITHOUT ROWID;"
 	"CREATE INDEX evaluations_pending ON evaluations (create_time, id) WHERE status = 'pending';"
 	"CREATE TABLE job_history ("
 	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -311,6 +312,8 @@ static void conn_close(struct store_conn *c)
 		return;
 	for (size_t i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(c->stmts[i]);
+	for (size_t i = 0; i < STORE_LIST_STMTS; i++)
+		sqlite3_finalize(c->list_stmts[i]);
 	if (sqlite3_close(c->db) != SQLITE_OK)
 		cod_warn("store", "close database: %s", sqlite3_errmsg(c->db));
 	free(c);

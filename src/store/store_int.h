@@ -55,9 +55,13 @@ enum store_stmt {
 	ST__COUNT
 };
 
+/* Job lists: order column x direction x namespace or not x label filter. */
+#define STORE_LIST_STMTS (4 * 2 * 2 * 2)
+
 struct store_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[ST__COUNT];
+	sqlite3_stmt *list_stmts[STORE_LIST_STMTS];
 	struct store_conn *next; /* idle list */
 };
 

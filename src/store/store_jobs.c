@@ -728,15 +728,46 @@ int cod_page_token_decode(const char *s, struct cod_page_token *out, struct cod_
 
 /* --------------------------------------------------------------- list */
 
+/* The columns job lists sort on; created_at is insertion (rowid) order. */
+static const char *const job_columns[] = {"rowid", "modify_time", "id", "name"};
+
 static const struct {
-	const char *name;   /* as given */
-	const char *order;  /* as written into tokens */
-	const char *column;
+	const char *name;  /* as given */
+	const char *order; /* as written into tokens */
+	unsigned column;   /* index into job_columns */
 } job_orders[] = {
-	{"created_at", "created_at", "create_time"},  {"create_time", "created_at", "create_time"},
-	{"modified_at", "modified_at", "modify_time"}, {"modify_time", "modified_at", "modify_time"},
-	{"id", "id", "id"},                            {"name", "name", "name"},
+	{"created_at", "created_at", 0}, {"create_time", "created_at", 0}, {"modified_at", "modified_at", 1},
+	{"modify_time", "modified_at", 1}, {"id", "id", 2},                {"name", "name", 3},
 };
+
+/* The cached statement listing jobs in one of the orders, optionally of
+ * one namespace (?1), with LIMIT ?2 OFFSET ?3 unless labels are filtered
+ * in C (then rows stream until the page is full). */
+static sqlite3_stmt *list_stmt(struct store_conn *c, unsigned column, bool reverse, bool in_ns, bool filter,
+			       struct cod_error **err)
+{
+	unsigned slot = ((column * 2 + reverse) * 2 + in_ns) * 2 + filter;
+	if (c->list_stmts[slot])
+		return c->list_stmts[slot];
+
+	const char *col = job_columns[column];
+	const char *dir = reverse ? "DESC" : "ASC";
+	/* Times and names (across namespaces) repeat: ties go by ID. */
+	const char *tiebreak = column == 1 || column == 3 ? (reverse ? ", id DESC" : ", id ASC") : "";
+	/* Ordered by id, the primary key is walked in order and the
+	 * namespace checked per row ("+" keeps SQLite from choosing jobs_ns
+	 * and sorting the whole namespace). */
+	const char *where = !in_ns ? "" : column == 2 ? " WHERE +namespace = ?1" : " WHERE namespace = ?1";
+	cleanup_free char *sql = xasprintf("SELECT doc, labels FROM jobs%s ORDER BY %s %s%s%s", where, col, dir,
+					   tiebreak, filter ? "" : " LIMIT ?2 OFFSET ?3");
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+		store_dberr(c, err, "list jobs");
+		return NULL;
+	}
+	c->list_stmts[slot] = s;
+	return s;
+}
 
 static int find_order(const char *name)
 {
@@ -785,21 +816,17 @@ int cod_store_list_jobs(struct cod_store *store, const struct cod_job_query *q, 
 		tok.offset = INT64_MAX / 4;
 
 	const char *ns = store_ns(q->namespace_);
-	const char *col = job_orders[order].column;
-	const char *dir = tok.reverse ? "DESC" : "ASC";
 	bool filter = q->labels && q->labels->n;
-	const char *tiebreak = !strcmp(col, "id") ? "" : tok.reverse ? ", id DESC" : ", id ASC";
-	cleanup_free char *sql = xasprintf("SELECT doc, labels FROM jobs%s ORDER BY %s %s%s%s",
-					   ns ? " WHERE namespace = ?1" : "", col, dir, tiebreak,
-					   filter ? "" : " LIMIT ?2 OFFSET ?3");
 
-	struct cod_store_tx tx;
-	if (store_tx_begin(store, false, &tx, err) < 0)
+	/* One statement: its own read transaction. */
+	struct store_conn *c = store_conn_get(store, err);
+	if (!c)
 		return -1;
-	struct store_conn *c = tx.conn;
-	cleanup_finalize sqlite3_stmt *s = NULL;
-	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
-		return store_tx_end(&tx, store_dberr(c, err, "list jobs"), err);
+	sqlite3_stmt *s = list_stmt(c, job_orders[order].column, tok.reverse, ns, filter, err);
+	if (!s) {
+		store_conn_put(store, c);
+		return -1;
+	}
 	if (ns)
 		store_bind_text(s, 1, ns);
 	if (!filter) {
@@ -832,7 +859,9 @@ int cod_store_list_jobs(struct cod_store *store, const struct cod_job_query *q, 
 	}
 	if (rc == 0 && !more && step != SQLITE_DONE)
 		rc = store_dberr(c, err, "list jobs");
-	if (store_tx_end(&tx, rc, err) < 0) {
+	store_stmt_cleanup(&s);
+	store_conn_put(store, c);
+	if (rc < 0) {
 		cod_job_page_release(out);
 		return -1;
 	}

@@ -412,8 +412,8 @@ static const char *const round_trip_specs[] = {
 	"    Network: {Type: Bridge, Ports: [{Name: http, Static: 8080, Target: 80}]}\n"
 	"    Timeouts: {ExecutionTimeout: 10, QueueTimeout: 20, TotalTimeout: 40}\n",
 	"Type: ops\nTasks:\n  - Name: x\n    Engine: {Type: noop}\n    Network: {Type: HTTP, Domains: [a.org, b.org]}\n",
-	"Type: daemon\nCount: 0\nTasks:\n  - Name: x\n    Engine: {Type: wasm, Params: {EntryModule: /m, "
-	"Parameters: [\"1\", \"true\"]}}\n",
+	("Type: daemon\nCount: 0\nTasks:\n  - Name: x\n    Engine: {Type: wasm, Params: {EntryModule: /m, "
+	 "Parameters: [\"1\", \"true\"]}}\n"),
 };
 
 static void test_round_trip(void **state)

@@ -149,6 +149,8 @@ static void set_state(struct cod_store *store, const char *id, enum cod_job_stat
 
 /* ------------------------------------------------------------- tests */
 
+static void walk_pages(struct cod_store *store, struct cod_job_query q, char **want, size_t n);
+
 static void test_open_and_migrations(void **state)
 {
 	(void)state;
@@ -486,6 +488,15 @@ static void test_namespaces(void **state)
 	struct cod_job *got = get_job(store, "*", a, 0);
 	assert_string_equal(got->namespace_, "team-a");
 	cod_job_free(got);
+
+	/* Across namespaces, equal names are ordered by ID. */
+	char *by_name[3] = {strcmp(a, b) < 0 ? a : b, strcmp(a, b) < 0 ? b : a, d};
+	walk_pages(store, (struct cod_job_query){.namespace_ = "*", .order_by = "name", .limit = 1}, by_name, 3);
+	char *by_name_rev[3] = {by_name[2], by_name[1], by_name[0]};
+	walk_pages(store, (struct cod_job_query){.namespace_ = "*", .order_by = "name", .reverse = true, .limit = 2},
+		   by_name_rev, 3);
+	char *created[3] = {a, b, d};
+	walk_pages(store, (struct cod_job_query){.namespace_ = "*", .limit = 2}, created, 3);
 
 	free(a);
 	free(b);
