@@ -767,7 +767,7 @@ static int describe_text(struct cod_cli *cli, json_t *resp, struct cod_error **e
 		print_history_table(cli, events, nh, false, e->id);
 		const struct cod_run_output *o = &e->run_output;
 		if (!cod_str_empty(o->error_msg))
-			printf("\nError: %s\n", o->error_msg);
+			printf("\nExecution Error\n%s\n", o->error_msg);
 		print_output_block("Standard Output", o->stdout_text, o->stdout_truncated);
 		print_output_block("Standard Error", o->stderr_text, o->stderr_truncated);
 	}

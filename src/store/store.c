@@ -5,8 +5,7 @@
  */
 #include "store/store.h"
 
-#include <errno.h>
-#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,160 +23,170 @@
  * counts how many ran. Never edit an entry once released: append a new one.
  */
 static const char *const migrations[] = {
-	/* 1: the initial schema */
-	"CREATE TABLE jobs ("
-	"  id TEXT PRIMARY KEY,"
-	"  name TEXT NOT NULL,"
-	"  namespace TEXT NOT NULL,"
-	"  type TEXT NOT NULL,"
-	"  state INTEGER NOT NULL,"
-	"  version INTEGER NOT NULL,"
-	"  revision INTEGER NOT NULL,"
-	"  priority INTEGER NOT NULL,"
-	"  create_time INTEGER NOT NULL,"
-	"  modify_time INTEGER NOT NULL,"
-	"  labels TEXT,"
-	"  doc TEXT NOT NULL,"
-	"  UNIQUE (namespace, name)"
-	");"
-	/* Every page a commit touches is a WAL frame written (and synced),
-	 * so jobs carry only the indexes that queries need. created_at is
-	 * rowid order (rows are inserted once, under the write lock, with
-	 * create_time = now), which jobs_ns gives per namespace; order by id
-	 * walks the primary key; names resolve through UNIQUE. */
-	"CREATE INDEX jobs_ns ON jobs (namespace);"
-	"CREATE INDEX jobs_ns_modified ON jobs (namespace, modify_time, id);"
-	"CREATE INDEX jobs_modified ON jobs (modify_time, id);"
-	"CREATE INDEX jobs_name ON jobs (name, id);"
-	"CREATE TABLE job_versions ("
-	"  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
-	"  version INTEGER NOT NULL,"
-	"  create_time INTEGER NOT NULL,"
-	"  doc TEXT NOT NULL,"
-	"  PRIMARY KEY (job_id, version)"
-	") WITHOUT ROWID;"
-	"CREATE TABLE executions ("
-	"  id TEXT PRIMARY KEY,"
-	"  job_id TEXT NOT NULL,"
-	"  namespace TEXT NOT NULL,"
-	"  node_id TEXT,"
-	"  job_version INTEGER NOT NULL,"
-	"  partition_index INTEGER NOT NULL,"
-	"  compute_state INTEGER NOT NULL,"
-	"  desired_state INTEGER NOT NULL,"
-	"  revision INTEGER NOT NULL,"
-	"  create_time INTEGER NOT NULL,"
-	"  modify_time INTEGER NOT NULL,"
-	"  doc TEXT NOT NULL"
-	");"
-	"CREATE INDEX executions_job ON executions (job_id, create_time, id);"
-	"CREATE INDEX executions_node ON executions (node_id, create_time, id);"
-	"CREATE TABLE evaluations ("
-	"  id TEXT PRIMARY KEY,"
-	"  job_id TEXT NOT NULL,"
-	"  namespace TEXT NOT NULL,"
-	"  type TEXT NOT NULL,"
-	"  triggered_by TEXT NOT NULL,"
-	"  priority INTEGER NOT NULL,"
-	"  status TEXT NOT NULL,"
-	"  wait_until INTEGER NOT NULL,"
-	"  create_time INTEGER NOT NULL,"
-	"  modify_time INTEGER NOT NULL,"
-	"  doc TEXT NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE INDEX evaluations_pending ON evaluations (create_time, id) WHERE status = 'pending';"
-	"CREATE TABLE job_history ("
-	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
-	"  job_version INTEGER NOT NULL,"
-	"  execution_id TEXT,"
-	"  type INTEGER NOT NULL,"
-	"  time INTEGER NOT NULL,"
-	"  doc TEXT NOT NULL"
-	");"
-	"CREATE INDEX job_history_job ON job_history (job_id, seq);"
-	"CREATE TABLE nodes ("
-	"  id TEXT PRIMARY KEY,"
-	"  membership TEXT NOT NULL,"
-	"  connection TEXT NOT NULL,"
-	"  modify_time INTEGER NOT NULL,"
-	"  doc TEXT NOT NULL"
-	");"
-	"CREATE TABLE outbox ("
-	"  node_id TEXT NOT NULL,"
-	"  seq INTEGER NOT NULL,"
-	"  type TEXT NOT NULL,"
-	"  payload TEXT NOT NULL,"
-	"  create_time INTEGER NOT NULL,"
-	"  PRIMARY KEY (node_id, seq)"
-	") WITHOUT ROWID;"
-	/* The last sequence number handed out per node: acknowledged messages
-	 * are deleted, numbering must still never go back. */
-	"CREATE TABLE outbox_seq ("
-	"  node_id TEXT PRIMARY KEY,"
-	"  last_seq INTEGER NOT NULL"
-	") WITHOUT ROWID;",
+    /* 1: the initial schema */
+    "CREATE TABLE jobs ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  namespace TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  modify_time INTEGER NOT NULL,"
+    "  labels TEXT,"
+    "  doc TEXT NOT NULL,"
+    "  UNIQUE (namespace, name)"
+    ");"
+    /* Every page a commit touches is a WAL frame written (and synced),
+     * so jobs carry only the indexes that queries need. created_at is
+     * rowid order (rows are inserted once, under the write lock, with
+     * create_time = now), which jobs_ns gives per namespace; order by id
+     * walks the primary key; names resolve through UNIQUE. */
+    "CREATE INDEX jobs_ns ON jobs (namespace);"
+    "CREATE INDEX jobs_ns_modified ON jobs (namespace, modify_time, id);"
+    "CREATE INDEX jobs_modified ON jobs (modify_time, id);"
+    "CREATE INDEX jobs_name ON jobs (name, id);"
+    "CREATE TABLE job_versions ("
+    "  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  PRIMARY KEY (job_id, version)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE executions ("
+    "  id TEXT PRIMARY KEY,"
+    "  job_id TEXT NOT NULL,"
+    "  namespace TEXT NOT NULL,"
+    "  node_id TEXT,"
+    "  job_version INTEGER NOT NULL,"
+    "  partition_index INTEGER NOT NULL,"
+    "  compute_state INTEGER NOT NULL,"
+    "  desired_state INTEGER NOT NULL,"
+    "  revision INTEGER NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  modify_time INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL"
+    ");"
+    "CREATE INDEX executions_job ON executions (job_id, create_time, id);"
+    "CREATE INDEX executions_node ON executions (node_id, create_time, id);"
+    "CREATE TABLE evaluations ("
+    "  id TEXT PRIMARY KEY,"
+    "  job_id TEXT NOT NULL,"
+    "  namespace TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  triggered_by TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  wait_until INTEGER NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  modify_time INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX evaluations_pending ON evaluations (create_time, id) WHERE status = 'pending';"
+    "CREATE TABLE job_history ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    "  job_version INTEGER NOT NULL,"
+    "  execution_id TEXT,"
+    "  type INTEGER NOT NULL,"
+    "  time INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL"
+    ");"
+    "CREATE INDEX job_history_job ON job_history (job_id, seq);"
+    "CREATE TABLE nodes ("
+    "  id TEXT PRIMARY KEY,"
+    "  membership TEXT NOT NULL,"
+    "  connection TEXT NOT NULL,"
+    "  modify_time INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL"
+    ");"
+    "CREATE TABLE outbox ("
+    "  node_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  PRIMARY KEY (node_id, seq)"
+    ") WITHOUT ROWID;"
+    /* The last sequence number handed out per node: acknowledged messages
+     * are deleted, numbering must still never go back. */
+    "CREATE TABLE outbox_seq ("
+    "  node_id TEXT PRIMARY KEY,"
+    "  last_seq INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 #define JOB_COLS "id, namespace, name, state, version, revision, doc"
-#define EXEC_COLS                                                                                  \
-	"id, job_id, namespace, node_id, job_version, partition_index, compute_state, desired_state, " \
+#define EXEC_COLS                                                                                            \
+	"id, job_id, namespace, node_id, job_version, partition_index, compute_state, desired_state, "       \
 	"revision, create_time, modify_time, doc"
 
 static const char *const stmt_sql[ST__COUNT] = {
-	[ST_BEGIN] = "BEGIN",
-	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
-	[ST_JOB_BY_NAME] = "SELECT " JOB_COLS " FROM jobs WHERE namespace = ?1 AND name = ?2",
-	[ST_JOB_RESOLVE_ID] = "SELECT id FROM jobs WHERE id = ?1 AND (?2 IS NULL OR namespace = ?2)",
-	[ST_JOB_RESOLVE_NAME] = "SELECT id FROM jobs WHERE name = ?1 AND (?2 IS NULL OR namespace = ?2) "
-				"ORDER BY id LIMIT 6",
-	[ST_JOB_RESOLVE_PREFIX] = "SELECT id FROM jobs WHERE id >= ?1 AND id < ?2 "
-				  "AND (?3 IS NULL OR namespace = ?3) ORDER BY id LIMIT 6",
-	[ST_JOB_INSERT] = "INSERT INTO jobs (id, name, namespace, type, state, version, revision, priority, "
-			  "create_time, modify_time, labels, doc) "
-			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-	[ST_JOB_UPDATE] = "UPDATE jobs SET type = ?2, state = ?3, version = ?4, revision = ?5, priority = ?6, "
-			  "modify_time = ?7, labels = ?8, doc = ?9 WHERE id = ?1",
-	[ST_VERSION_INSERT] = "INSERT INTO job_versions (job_id, version, create_time, doc) VALUES (?1, ?2, ?3, ?4)",
-	[ST_VERSION_GET] = "SELECT doc FROM job_versions WHERE job_id = ?1 AND version = ?2",
-	[ST_VERSION_LIST] = "SELECT doc FROM job_versions WHERE job_id = ?1 ORDER BY version",
-	[ST_HISTORY_INSERT] = "INSERT INTO job_history (job_id, job_version, execution_id, type, time, doc) "
-			      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_EVAL_UPSERT] = "INSERT INTO evaluations (id, job_id, namespace, type, triggered_by, priority, status, "
-			   "wait_until, create_time, modify_time, doc) "
-			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-			   "ON CONFLICT (id) DO UPDATE SET job_id = excluded.job_id, namespace = excluded.namespace, "
-			   "type = excluded.type, triggered_by = excluded.triggered_by, priority = excluded.priority, "
-			   "status = excluded.status, wait_until = excluded.wait_until, "
-			   "modify_time = excluded.modify_time, doc = excluded.doc",
-	[ST_EVAL_GET] = "SELECT doc FROM evaluations WHERE id = ?1",
-	[ST_EVAL_PENDING] = "SELECT doc FROM evaluations WHERE status = 'pending' ORDER BY create_time, id",
-	[ST_EXEC_GET_META] = "SELECT revision, create_time FROM executions WHERE id = ?1",
-	[ST_EXEC_UPSERT] = "INSERT OR REPLACE INTO executions (" EXEC_COLS ") "
-			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-	[ST_EXEC_RESOLVE] = "SELECT id, doc FROM executions WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
-	[ST_NODE_UPSERT] = "INSERT OR REPLACE INTO nodes (id, membership, connection, modify_time, doc) "
-			   "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_NODE_RESOLVE] = "SELECT id, doc FROM nodes WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
-	[ST_NODE_LIST] = "SELECT doc FROM nodes ORDER BY id",
-	[ST_NODE_DELETE] = "DELETE FROM nodes WHERE id = ?1",
-	[ST_OUTBOX_NEXT_SEQ] = "INSERT INTO outbox_seq (node_id, last_seq) VALUES (?1, 1) "
-			       "ON CONFLICT (node_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
-	[ST_OUTBOX_INSERT] = "INSERT INTO outbox (node_id, seq, type, payload, create_time) "
-			     "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_OUTBOX_PENDING] = "SELECT seq, type, payload, create_time FROM outbox "
-			      "WHERE node_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-	[ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE node_id = ?1 AND seq <= ?2",
+    [ST_BEGIN] = "BEGIN",
+    [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
+    [ST_JOB_BY_NAME] = "SELECT " JOB_COLS " FROM jobs WHERE namespace = ?1 AND name = ?2",
+    [ST_JOB_RESOLVE_ID] = "SELECT id FROM jobs WHERE id = ?1 AND (?2 IS NULL OR namespace = ?2)",
+    [ST_JOB_RESOLVE_NAME] = "SELECT id FROM jobs WHERE name = ?1 AND (?2 IS NULL OR namespace = ?2) "
+			    "ORDER BY id LIMIT 6",
+    [ST_JOB_RESOLVE_PREFIX] = "SELECT id FROM jobs WHERE id >= ?1 AND id < ?2 "
+			      "AND (?3 IS NULL OR namespace = ?3) ORDER BY id LIMIT 6",
+    [ST_JOB_INSERT] = "INSERT INTO jobs (id, name, namespace, type, state, version, revision, priority, "
+		      "create_time, modify_time, labels, doc) "
+		      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_JOB_UPDATE] = "UPDATE jobs SET type = ?2, state = ?3, version = ?4, revision = ?5, priority = ?6, "
+		      "modify_time = ?7, labels = ?8, doc = ?9 WHERE id = ?1",
+    [ST_VERSION_INSERT] =
+	"INSERT INTO job_versions (job_id, version, create_time, doc) VALUES (?1, ?2, ?3, ?4)",
+    [ST_VERSION_GET] = "SELECT doc FROM job_versions WHERE job_id = ?1 AND version = ?2",
+    [ST_VERSION_LIST] = "SELECT doc FROM job_versions WHERE job_id = ?1 ORDER BY version",
+    [ST_HISTORY_INSERT] = "INSERT INTO job_history (job_id, job_version, execution_id, type, time, doc) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* Unused filters are bound NULL; job_history_job (job_id, seq) drives. */
+    [ST_HISTORY_QUERY] = "SELECT seq, doc FROM job_history WHERE job_id = ?1 AND seq > ?2"
+			 " AND (?3 IS NULL OR job_version = ?3)"
+			 " AND (?4 IS NULL OR time >= ?4)"
+			 " AND (?5 IS NULL OR type = ?5)"
+			 " AND (?6 IS NULL OR (execution_id >= ?6 AND execution_id < ?7))"
+			 " ORDER BY seq LIMIT ?8",
+    [ST_EVAL_UPSERT] =
+	"INSERT INTO evaluations (id, job_id, namespace, type, triggered_by, priority, status, "
+	"wait_until, create_time, modify_time, doc) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+	"ON CONFLICT (id) DO UPDATE SET job_id = excluded.job_id, namespace = excluded.namespace, "
+	"type = excluded.type, triggered_by = excluded.triggered_by, priority = excluded.priority, "
+	"status = excluded.status, wait_until = excluded.wait_until, "
+	"modify_time = excluded.modify_time, doc = excluded.doc",
+    [ST_EVAL_GET] = "SELECT doc FROM evaluations WHERE id = ?1",
+    [ST_EVAL_PENDING] = "SELECT doc FROM evaluations WHERE status = 'pending' ORDER BY create_time, id",
+    [ST_EXEC_GET_META] = "SELECT revision, create_time FROM executions WHERE id = ?1",
+    [ST_EXEC_UPSERT] = "INSERT OR REPLACE INTO executions (" EXEC_COLS ") "
+		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_EXEC_RESOLVE] = "SELECT id, doc FROM executions WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
+    [ST_NODE_UPSERT] = "INSERT OR REPLACE INTO nodes (id, membership, connection, modify_time, doc) "
+		       "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_NODE_RESOLVE] = "SELECT id, doc FROM nodes WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
+    [ST_NODE_LIST] = "SELECT doc FROM nodes ORDER BY id",
+    [ST_NODE_DELETE] = "DELETE FROM nodes WHERE id = ?1",
+    [ST_OUTBOX_NEXT_SEQ] = "INSERT INTO outbox_seq (node_id, last_seq) VALUES (?1, 1) "
+			   "ON CONFLICT (node_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+    [ST_OUTBOX_INSERT] = "INSERT INTO outbox (node_id, seq, type, payload, create_time) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_OUTBOX_PENDING] = "SELECT seq, type, payload, create_time FROM outbox "
+			  "WHERE node_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE node_id = ?1 AND seq <= ?2",
 };
 
 /* ----------------------------------------------------------- helpers */
 
 int store_dberr(struct store_conn *c, struct cod_error **err, const char *what)
 {
-	return cod_error_set(err, COD_E_DATASTORE, "%s: %s", what, c ? sqlite3_errmsg(c->db) : "no connection");
+	return cod_error_set(err, COD_E_DATASTORE, "%s: %s", what,
+			     c ? sqlite3_errmsg(c->db) : "no connection");
 }
 
 int store_step_done(struct store_conn *c, sqlite3_stmt *s, struct cod_error **err, const char *what)
@@ -251,8 +260,17 @@ json_t *store_load(const char *text, const char *what, struct cod_error **err)
 	json_error_t jerr;
 	json_t *v = json_loads(text, 0, &jerr);
 	if (!v)
-		cod_error_set(err, COD_E_DATASTORE, "decode stored %s: %s (line %d)", what, jerr.text, jerr.line);
+		cod_error_set(err, COD_E_DATASTORE, "decode stored %s: %s (line %d)", what, jerr.text,
+			      jerr.line);
 	return v;
+}
+
+void store_decode_failed(struct cod_error **err, const char *what)
+{
+	if (!err || !*err)
+		return;
+	cod_error_wrap(err, "decode stored %s", what);
+	(*err)->code = COD_E_DATASTORE;
 }
 
 void store_stmt_cleanup(sqlite3_stmt **s)
@@ -319,6 +337,22 @@ static void conn_close(struct store_conn *c)
 	free(c);
 }
 
+/* WAL is what lets readers run beside the writer; a filesystem that cannot
+ * share the WAL index (some network filesystems) leaves SQLite in its
+ * rollback journal, which still works, one writer or readers at a time. */
+static int wal_mode(struct store_conn *c, const char *path, struct cod_error **err)
+{
+	cleanup_finalize sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		return store_dberr(c, err, "enable WAL");
+	const char *mode = store_col_text(s, 0);
+	if (strcasecmp(mode, "wal"))
+		cod_warn("store", "database \"%s\" stays in journal mode \"%s\": WAL is not available there",
+			 path, mode);
+	return 0;
+}
+
 static struct store_conn *conn_open(struct cod_store *store, struct cod_error **err)
 {
 	struct store_conn *c = xcalloc(1, sizeof(*c));
@@ -332,11 +366,10 @@ static struct store_conn *conn_open(struct cod_store *store, struct cod_error **
 	}
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(c->db, 1);
-	cleanup_free char *pragmas = xasprintf("PRAGMA journal_mode = WAL;"
-					       "PRAGMA synchronous = %s;"
+	cleanup_free char *pragmas = xasprintf("PRAGMA synchronous = %s;"
 					       "PRAGMA foreign_keys = ON;",
 					       store->synchronous);
-	if (exec_sql(c, pragmas, err, "configure database") < 0) {
+	if (wal_mode(c, store->path, err) < 0 || exec_sql(c, pragmas, err, "configure database") < 0) {
 		cod_error_wrap(err, "open database \"%s\"", store->path);
 		conn_close(c);
 		return NULL;
@@ -462,8 +495,8 @@ static int migrate(struct cod_store *store, struct store_conn *c, struct cod_err
 		return -1;
 	if (have > want)
 		return cod_error_set(err, COD_E_DATASTORE,
-				     "database \"%s\" has schema version %d, newer than this cod's %d", store->path,
-				     have, want);
+				     "database \"%s\" has schema version %d, newer than this cod's %d",
+				     store->path, have, want);
 	while (have < want) {
 		/* Each migration is its own transaction, and re-checks the
 		 * version under the write lock: another process may have run
@@ -477,7 +510,8 @@ static int migrate(struct cod_store *store, struct store_conn *c, struct cod_err
 			cleanup_free char *bump = xasprintf("PRAGMA user_version = %d", have + 1);
 			if (exec_sql(c, migrations[have], err, "migration") < 0 ||
 			    exec_sql(c, bump, err, "migration") < 0) {
-				cod_error_wrap(err, "migrate database \"%s\" to version %d", store->path, have + 1);
+				cod_error_wrap(err, "migrate database \"%s\" to version %d", store->path,
+					       have + 1);
 				goto fail;
 			}
 			now = have + 1;
@@ -559,7 +593,8 @@ void cod_store_close(struct cod_store *store)
 		c = next;
 	}
 	if (closed != store->nconns)
-		cod_err("store", "closing the store with %zu connection(s) still in use", store->nconns - closed);
+		cod_err("store", "closing the store with %zu connection(s) still in use",
+			store->nconns - closed);
 	pthread_mutex_unlock(&store->pool_lock);
 	pthread_mutex_destroy(&store->pool_lock);
 	pthread_mutex_destroy(&store->write_lock);

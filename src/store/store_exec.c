@@ -105,21 +105,14 @@ static int history_token_decode(const char *token, uint64_t *seq, struct cod_err
 	    cod_parse_i64(raw + 4, &v) < 0 || v < 0) {
 		cod_error_set(err, COD_E_BAD_REQUEST, "invalid next_token \"%.64s\": malformed token", token);
 		if (err && *err)
-			cod_error_hint(*err, "pass the NextToken of the previous page unchanged, or leave next_token "
-					     "out to start over");
+			cod_error_hint(
+			    *err, "pass the NextToken of the previous page unchanged, or leave next_token "
+				  "out to start over");
 		return -1;
 	}
 	*seq = (uint64_t)v;
 	return 0;
 }
-
-static const char history_sql[] =
-	"SELECT seq, doc FROM job_history WHERE job_id = ?1 AND seq > ?2"
-	" AND (?3 IS NULL OR job_version = ?3)"
-	" AND (?4 IS NULL OR time >= ?4)"
-	" AND (?5 IS NULL OR type = ?5)"
-	" AND (?6 IS NULL OR (execution_id >= ?6 AND execution_id < ?7))"
-	" ORDER BY seq LIMIT ?8";
 
 int cod_store_job_history(struct cod_store *store, const struct cod_history_query *q,
 			  struct cod_history_page *out, struct cod_error **err)
@@ -141,16 +134,17 @@ int cod_store_job_history(struct cod_store *store, const struct cod_history_quer
 	if (rc == 0 && !q->all_versions && !version)
 		rc = job_version_of(c, job_id, &version, err);
 
-	cleanup_finalize sqlite3_stmt *s = NULL;
-	if (rc == 0 && sqlite3_prepare_v2(c->db, history_sql, -1, &s, NULL) != SQLITE_OK)
-		rc = store_dberr(c, err, "query job history");
+	cleanup_stmt sqlite3_stmt *s = NULL;
+	if (rc == 0 && !(s = store_stmt(c, ST_HISTORY_QUERY, err)))
+		rc = -1;
 	if (rc == 0) {
 		store_bind_text(s, 1, job_id);
 		store_bind_i64(s, 2, after > INT64_MAX ? INT64_MAX : (int64_t)after);
 		if (!q->all_versions)
 			store_bind_i64(s, 3, (int64_t)version);
 		if (q->since > 0)
-			store_bind_i64(s, 4, q->since > INT64_MAX / 1000000000 ? INT64_MAX : q->since * 1000000000);
+			store_bind_i64(s, 4,
+				       q->since > INT64_MAX / 1000000000 ? INT64_MAX : q->since * 1000000000);
 		if (q->event_type == COD_HISTORY_ONLY_JOB)
 			store_bind_i64(s, 5, COD_HISTORY_JOB);
 		else if (q->event_type == COD_HISTORY_ONLY_EXECUTION)
@@ -173,6 +167,8 @@ int cod_store_job_history(struct cod_store *store, const struct cod_history_quer
 			cleanup_json json_t *v = store_load(store_col_text(s, 1), "history event", err);
 			struct cod_history_event *h = v ? cod_history_from_json(v, err) : NULL;
 			if (!h) {
+				if (v)
+					store_decode_failed(err, "history event");
 				rc = -1;
 				break;
 			}
@@ -183,6 +179,9 @@ int cod_store_job_history(struct cod_store *store, const struct cod_history_quer
 		if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
 			rc = store_dberr(c, err, "query job history");
 	}
+	/* Done with the statement before the connection goes back. */
+	store_stmt_cleanup(&s);
+	s = NULL;
 	if (store_tx_end(&tx, rc, err) < 0) {
 		cod_history_page_release(out);
 		return -1;
@@ -247,13 +246,13 @@ int store_eval_create_tx(struct cod_store_tx *tx, const struct cod_job *job, con
 	char uuid[37];
 	cod_uuid4(uuid);
 	struct cod_evaluation ev = {
-		.id = uuid,
-		.namespace_ = job->namespace_,
-		.job_id = job->id,
-		.triggered_by = (char *)trigger,
-		.type = (char *)cod_job_type_name(job->type),
-		.status = (char *)"pending",
-		.priority = job->priority,
+	    .id = uuid,
+	    .namespace_ = job->namespace_,
+	    .job_id = job->id,
+	    .triggered_by = (char *)trigger,
+	    .type = (char *)cod_job_type_name(job->type),
+	    .status = (char *)"pending",
+	    .priority = job->priority,
 	};
 	if (store_eval_put_tx(tx, &ev, err) < 0)
 		return -1;
@@ -281,7 +280,7 @@ static struct cod_evaluation *eval_decode(const char *doc, struct cod_error **er
 		return NULL;
 	struct cod_evaluation *ev = cod_evaluation_from_json(v, err);
 	if (!ev)
-		cod_error_wrap(err, "decode stored evaluation");
+		store_decode_failed(err, "evaluation");
 	return ev;
 }
 
@@ -303,7 +302,8 @@ int cod_store_get_evaluation(struct cod_store *store, const char *id, struct cod
 			if (rc == SQLITE_ROW)
 				rc = (*out = eval_decode(store_col_text(s, 0), err)) ? 0 : -1;
 			else if (rc == SQLITE_DONE)
-				rc = cod_error_set(err, COD_E_NOT_FOUND, "evaluation \"%s\" not found", or_empty(id));
+				rc = cod_error_set(err, COD_E_NOT_FOUND, "evaluation \"%s\" not found",
+						   or_empty(id));
 			else
 				rc = store_dberr(c, err, "load evaluation");
 		}
@@ -439,7 +439,7 @@ static struct cod_execution *exec_decode(const char *doc, struct cod_error **err
 		return NULL;
 	struct cod_execution *e = cod_execution_from_json(v, err);
 	if (!e)
-		cod_error_wrap(err, "decode stored execution");
+		store_decode_failed(err, "execution");
 	return e;
 }
 
@@ -486,8 +486,9 @@ int cod_store_get_execution(struct cod_store *store, const char *id_or_prefix, s
 		struct cod_buf b = COD_BUF_INIT;
 		for (size_t i = 0; i < ids.n && i < 5; i++)
 			cod_buf_addf(&b, "%s%s", i ? ", " : "", ids.items[i]);
-		rc = cod_error_set(err, COD_E_BAD_REQUEST, "execution ID prefix \"%s\" is ambiguous: it matches %s%s",
-				   id_or_prefix, cod_buf_str(&b), ids.n > 5 ? " and more" : "");
+		rc = cod_error_set(err, COD_E_BAD_REQUEST,
+				   "execution ID prefix \"%s\" is ambiguous: it matches %s%s", id_or_prefix,
+				   cod_buf_str(&b), ids.n > 5 ? " and more" : "");
 		if (err && *err)
 			cod_error_hint(*err, "use more characters of the execution ID");
 		cod_buf_release(&b);
@@ -502,8 +503,10 @@ static const struct {
 	const char *name;
 	const char *column;
 } exec_orders[] = {
-	{"create_time", "create_time"}, {"created_at", "create_time"},
-	{"modify_time", "modify_time"}, {"modified_at", "modify_time"},
+    {"create_time", "create_time"},
+    {"created_at", "create_time"},
+    {"modify_time", "modify_time"},
+    {"modified_at", "modify_time"},
 };
 
 int cod_store_list_executions(struct cod_store *store, const struct cod_exec_query *q,
@@ -545,11 +548,11 @@ int cod_store_list_executions(struct cod_store *store, const struct cod_exec_que
 	const char *ns = job_id ? NULL : cod_str_empty(q->namespace_) ? NULL : store_ns(q->namespace_);
 
 	const char *dir = q->reverse ? "DESC" : "ASC";
-	cleanup_free char *sql = xasprintf("SELECT doc FROM executions WHERE 1%s%s%s%s ORDER BY %s %s, id %s LIMIT ?5",
-					   job_id ? " AND job_id = ?1" : "", cod_str_empty(q->node_id) ? "" : " AND node_id = ?2",
-					   version ? " AND job_version = ?3" : "", ns ? " AND namespace = ?4" : "",
-					   column, dir, dir);
-	cleanup_finalize sqlite3_stmt *s = NULL;
+	cleanup_free char *sql = xasprintf(
+	    "SELECT doc FROM executions WHERE 1%s%s%s%s ORDER BY %s %s, id %s LIMIT ?5",
+	    job_id ? " AND job_id = ?1" : "", cod_str_empty(q->node_id) ? "" : " AND node_id = ?2",
+	    version ? " AND job_version = ?3" : "", ns ? " AND namespace = ?4" : "", column, dir, dir);
+	sqlite3_stmt *s = NULL;
 	if (rc == 0 && sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
 		rc = store_dberr(c, err, "list executions");
 	if (rc == 0) {
@@ -576,6 +579,8 @@ int cod_store_list_executions(struct cod_store *store, const struct cod_exec_que
 		if (rc == 0 && step != SQLITE_DONE)
 			rc = store_dberr(c, err, "list executions");
 	}
+	/* Done with the statement before the connection goes back. */
+	sqlite3_finalize(s);
 	if (store_tx_end(&tx, rc, err) < 0) {
 		cod_exec_page_release(out);
 		return -1;

@@ -38,6 +38,7 @@ enum store_stmt {
 	ST_VERSION_GET,
 	ST_VERSION_LIST,
 	ST_HISTORY_INSERT,
+	ST_HISTORY_QUERY,
 	ST_EVAL_UPSERT,
 	ST_EVAL_GET,
 	ST_EVAL_PENDING,
@@ -69,7 +70,7 @@ struct cod_store {
 	char *path;
 	pthread_mutex_t pool_lock;
 	struct store_conn *idle; /* connections nobody is using */
-	size_t nconns;           /* open connections, idle or not */
+	size_t nconns;		 /* open connections, idle or not */
 	pthread_mutex_t write_lock;
 	int schema_version;
 	const char *synchronous; /* "FULL" unless COD_STORE_SYNC says otherwise */
@@ -97,7 +98,10 @@ int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err);
 
 /* A cached statement, reset and with no bindings. */
 sqlite3_stmt *store_stmt(struct store_conn *c, enum store_stmt id, struct cod_error **err);
-/* Reset a cached statement when it leaves scope. */
+/* Reset a cached statement when it leaves scope. A statement must be reset
+ * or finalized before its connection goes back to the pool (another thread
+ * may take it at once, and connections are NOMUTEX): give such variables a
+ * scope that ends before store_conn_put()/store_tx_end(). */
 void store_stmt_cleanup(sqlite3_stmt **s);
 #define cleanup_stmt __attribute__((cleanup(store_stmt_cleanup)))
 /* Finalize a one-off statement when it leaves scope. */
@@ -125,6 +129,9 @@ char *store_prefix_upper(const char *prefix);
 char *store_dump(json_t *v);
 /* Parse a stored document; a corrupt one is a COD_E_DATASTORE error. */
 json_t *store_load(const char *text, const char *what, struct cod_error **err);
+/* A stored document the model refused: the server's fault, not the
+ * client's, so COD_E_DATASTORE whatever the decoder said. */
+void store_decode_failed(struct cod_error **err, const char *what);
 
 /* Resolve a job reference (store.h's rules) on connection c. */
 int store_resolve_job(struct store_conn *c, const char *ns, const char *ref, char **job_id,

@@ -40,7 +40,7 @@ static struct cod_job *job_decode(const char *doc, struct cod_error **err)
 		return NULL;
 	struct cod_job *job = cod_job_from_json(v, err);
 	if (!job)
-		cod_error_wrap(err, "decode stored job");
+		store_decode_failed(err, "job");
 	return job;
 }
 
@@ -107,8 +107,7 @@ static int labels_parse(const char *text, struct cod_kvlist *out, struct cod_err
 		return -1;
 	const char *key;
 	json_t *val;
-	json_object_foreach(v, key, val)
-	{
+	json_object_foreach (v, key, val) {
 		if (json_is_string(val))
 			cod_kvlist_set(out, key, json_string_value(val));
 	}
@@ -186,16 +185,16 @@ static int job_event(struct cod_store_tx *tx, const struct cod_job *job, const c
 		     const char *message, int prev_state, const char *reason, struct cod_error **err)
 {
 	struct cod_history_event h = {
-		.type = COD_HISTORY_JOB,
-		.job_id = job->id,
-		.job_version = job->version,
-		.topic = (char *)topic,
-		.message = (char *)message,
-		.event_time = tx->now,
-		.time = tx->now,
-		.has_job_state = true,
-		.job_state_prev = prev_state,
-		.job_state_new = job->state.type,
+	    .type = COD_HISTORY_JOB,
+	    .job_id = job->id,
+	    .job_version = job->version,
+	    .topic = (char *)topic,
+	    .message = (char *)message,
+	    .event_time = tx->now,
+	    .time = tx->now,
+	    .has_job_state = true,
+	    .job_state_prev = prev_state,
+	    .job_state_new = job->state.type,
 	};
 	if (reason)
 		cod_kvlist_set(&h.details, "Reason", reason);
@@ -235,7 +234,8 @@ static int ambiguous(struct cod_error **err, const char *what, const char *ref, 
 		cod_buf_addf(&b, "%s%s", i ? ", " : "", ids->items[i]);
 	if (ids->n > 5)
 		cod_buf_addstr(&b, " and more");
-	cod_error_set(err, COD_E_BAD_REQUEST, "%s \"%s\" is ambiguous: it matches %s", what, ref, cod_buf_str(&b));
+	cod_error_set(err, COD_E_BAD_REQUEST, "%s \"%s\" is ambiguous: it matches %s", what, ref,
+		      cod_buf_str(&b));
 	add_hint(err, hint);
 	cod_buf_release(&b);
 	return -1;
@@ -366,13 +366,15 @@ static int submit_tx(struct cod_store_tx *tx, struct cod_job *job, bool force, s
 	const char *trigger, *message;
 	if (old) {
 		if (old->type != job->type) {
-			cod_error_set(err, COD_E_BAD_REQUEST, "job \"%s\" is a %s job and cannot become a %s job",
-				      job->name, cod_job_type_name(old->type), cod_job_type_name(job->type));
+			cod_error_set(err, COD_E_BAD_REQUEST,
+				      "job \"%s\" is a %s job and cannot become a %s job", job->name,
+				      cod_job_type_name(old->type), cod_job_type_name(job->type));
 			add_hint(err, "submit it under another name");
 			return -1;
 		}
 		if (!force && cod_job_spec_equal(old, job)) {
-			cod_error_set(err, COD_E_BAD_REQUEST, "no changes detected for job \"%s\"", job->name);
+			cod_error_set(err, COD_E_BAD_REQUEST, "no changes detected for job \"%s\"",
+				      job->name);
 			add_hint(err, "use --force to submit it again anyway");
 			return -1;
 		}
@@ -393,7 +395,8 @@ static int submit_tx(struct cod_store_tx *tx, struct cod_job *job, bool force, s
 			store_bind_text(s, 2, NULL);
 			int rc = sqlite3_step(s);
 			if (rc == SQLITE_ROW) {
-				cod_error_set(err, COD_E_CONFLICT, "job ID \"%s\" is already in use", job->id);
+				cod_error_set(err, COD_E_CONFLICT, "job ID \"%s\" is already in use",
+					      job->id);
 				add_hint(err, "leave the ID out to get a new one");
 				return -1;
 			}
@@ -533,8 +536,8 @@ static int stop_tx(struct cod_store_tx *tx, const char *ns, const char *ref, con
 	if (prev == COD_JOB_STOPPED)
 		return 0;
 	if (prev == COD_JOB_COMPLETED || prev == COD_JOB_FAILED)
-		return cod_error_set(err, COD_E_BAD_REQUEST, "job \"%s\" is already %s and cannot be stopped", id,
-				     cod_job_state_name(prev));
+		return cod_error_set(err, COD_E_BAD_REQUEST, "job \"%s\" is already %s and cannot be stopped",
+				     id, cod_job_state_name(prev));
 
 	if (cod_str_empty(reason))
 		reason = "Stopped at user request";
@@ -542,7 +545,8 @@ static int stop_tx(struct cod_store_tx *tx, const char *ns, const char *ref, con
 	job->revision++;
 	job->modify_time = tx->now;
 	if (job_write(tx, job, false, false, err) < 0 ||
-	    job_event(tx, job, TOPIC_SCHEDULING, "Job requested to stop before completion", prev, reason, err) < 0)
+	    job_event(tx, job, TOPIC_SCHEDULING, "Job requested to stop before completion", prev, reason,
+		      err) < 0)
 		return -1;
 	return store_eval_create_tx(tx, job, "job-cancel", eval_id, err);
 }
@@ -585,7 +589,8 @@ static int rerun_tx(struct cod_store_tx *tx, const char *ns, const char *ref, ui
 		cod_error_set(err, COD_E_BAD_REQUEST, "job \"%s\" is %s and cannot be rerun", id,
 			      cod_job_state_name(prev));
 		if (err && *err)
-			cod_error_hint(*err, "wait until it has finished, or stop it with \"cod job stop %s\"", id);
+			cod_error_hint(*err,
+				       "wait until it has finished, or stop it with \"cod job stop %s\"", id);
 		return -1;
 	}
 	cleanup_job struct cod_job *job = NULL;
@@ -600,8 +605,8 @@ static int rerun_tx(struct cod_store_tx *tx, const char *ns, const char *ref, ui
 	job->modify_time = tx->now;
 	state_set(&job->state, COD_JOB_PENDING, NULL);
 	if (job_write(tx, job, false, true, err) < 0 ||
-	    job_event(tx, job, TOPIC_SUBMISSION, "Job rerun requested", prev, cod_str_empty(reason) ? NULL : reason,
-		      err) < 0 ||
+	    job_event(tx, job, TOPIC_SUBMISSION, "Job rerun requested", prev,
+		      cod_str_empty(reason) ? NULL : reason, err) < 0 ||
 	    store_eval_create_tx(tx, job, "job-rerun", &out->eval_id, err) < 0)
 		return -1;
 	out->job_id = xstrdup(job->id);
@@ -643,8 +648,8 @@ int cod_store_tx_set_job_state(struct cod_store_tx *tx, const char *job_id, enum
 		return -1;
 	if (expected_revision && job->revision != expected_revision)
 		return cod_error_set(err, COD_E_CONFLICT,
-				     "job \"%s\" changed meanwhile: revision %" PRIu64 ", expected %" PRIu64, job_id,
-				     job->revision, expected_revision);
+				     "job \"%s\" changed meanwhile: revision %" PRIu64 ", expected %" PRIu64,
+				     job_id, job->revision, expected_revision);
 	state_set(&job->state, state, message);
 	job->revision++;
 	job->modify_time = tx->now;
@@ -655,8 +660,8 @@ int cod_store_tx_set_job_state(struct cod_store_tx *tx, const char *job_id, enum
 
 char *cod_page_token_encode(const struct cod_page_token *t)
 {
-	cleanup_free char *raw = xasprintf("%s:%c:%" PRIu64 ":%" PRIu64, t->order_by, t->reverse ? 'Y' : 'N',
-					   t->limit, t->offset);
+	cleanup_free char *raw =
+	    xasprintf("%s:%c:%" PRIu64 ":%" PRIu64, t->order_by, t->reverse ? 'Y' : 'N', t->limit, t->offset);
 	return cod_base64url_encode(raw, strlen(raw));
 }
 
@@ -681,7 +686,8 @@ static int bad_token(struct cod_error **err, const char *token, const char *why)
 {
 	cod_error_set(err, COD_E_BAD_REQUEST, "invalid next_token \"%.64s%s\": %s", token,
 		      strlen(token) > 64 ? "..." : "", why);
-	add_hint(err, "pass the NextToken of the previous page unchanged, or leave next_token out to start over");
+	add_hint(err,
+		 "pass the NextToken of the previous page unchanged, or leave next_token out to start over");
 	return -1;
 }
 
@@ -736,8 +742,12 @@ static const struct {
 	const char *order; /* as written into tokens */
 	unsigned column;   /* index into job_columns */
 } job_orders[] = {
-	{"created_at", "created_at", 0}, {"create_time", "created_at", 0}, {"modified_at", "modified_at", 1},
-	{"modify_time", "modified_at", 1}, {"id", "id", 2},                {"name", "name", 3},
+    {"created_at", "created_at", 0},
+    {"create_time", "created_at", 0},
+    {"modified_at", "modified_at", 1},
+    {"modify_time", "modified_at", 1},
+    {"id", "id", 2},
+    {"name", "name", 3},
 };
 
 /* The cached statement listing jobs in one of the orders, optionally of
@@ -758,8 +768,8 @@ static sqlite3_stmt *list_stmt(struct store_conn *c, unsigned column, bool rever
 	 * namespace checked per row ("+" keeps SQLite from choosing jobs_ns
 	 * and sorting the whole namespace). */
 	const char *where = !in_ns ? "" : column == 2 ? " WHERE +namespace = ?1" : " WHERE namespace = ?1";
-	cleanup_free char *sql = xasprintf("SELECT doc, labels FROM jobs%s ORDER BY %s %s%s%s", where, col, dir,
-					   tiebreak, filter ? "" : " LIMIT ?2 OFFSET ?3");
+	cleanup_free char *sql = xasprintf("SELECT doc, labels FROM jobs%s ORDER BY %s %s%s%s", where, col,
+					   dir, tiebreak, filter ? "" : " LIMIT ?2 OFFSET ?3");
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
 		store_dberr(c, err, "list jobs");
@@ -866,7 +876,8 @@ int cod_store_list_jobs(struct cod_store *store, const struct cod_job_query *q, 
 		return -1;
 	}
 	if (more) {
-		struct cod_page_token next = {.reverse = tok.reverse, .limit = tok.limit, .offset = tok.offset + tok.limit};
+		struct cod_page_token next = {
+		    .reverse = tok.reverse, .limit = tok.limit, .offset = tok.offset + tok.limit};
 		snprintf(next.order_by, sizeof(next.order_by), "%s", job_orders[order].order);
 		out->next_token = cod_page_token_encode(&next);
 	}
@@ -886,8 +897,8 @@ void cod_job_page_release(struct cod_job_page *p)
 
 /* ----------------------------------------------------------- versions */
 
-int cod_store_job_versions(struct cod_store *store, const char *ns, const char *ref,
-			   struct cod_job_page *out, struct cod_error **err)
+int cod_store_job_versions(struct cod_store *store, const char *ns, const char *ref, struct cod_job_page *out,
+			   struct cod_error **err)
 {
 	struct cod_store_tx tx;
 	cleanup_free char *id = NULL;

@@ -56,7 +56,7 @@ static struct cod_node_state *node_decode(const char *doc, struct cod_error **er
 		return NULL;
 	struct cod_node_state *n = cod_node_from_json(v, err);
 	if (!n)
-		cod_error_wrap(err, "decode stored node");
+		store_decode_failed(err, "node");
 	return n;
 }
 
@@ -104,8 +104,9 @@ int cod_store_get_node(struct cod_store *store, const char *id_or_prefix, struct
 		struct cod_buf b = COD_BUF_INIT;
 		for (size_t i = 0; i < ids.n && i < 5; i++)
 			cod_buf_addf(&b, "%s%s", i ? ", " : "", ids.items[i]);
-		rc = cod_error_set(err, COD_E_BAD_REQUEST, "node ID prefix \"%s\" is ambiguous: it matches %s%s",
-				   id_or_prefix, cod_buf_str(&b), ids.n > 5 ? " and more" : "");
+		rc = cod_error_set(err, COD_E_BAD_REQUEST,
+				   "node ID prefix \"%s\" is ambiguous: it matches %s%s", id_or_prefix,
+				   cod_buf_str(&b), ids.n > 5 ? " and more" : "");
 		if (err && *err)
 			cod_error_hint(*err, "use more characters of the node ID");
 		cod_buf_release(&b);

@@ -86,8 +86,8 @@ static void expect_error(int rc, struct cod_error **err, enum cod_errcode code, 
 	assert_int_equal(rc, -1);
 	assert_non_null(*err);
 	if ((*err)->code != code || (needle && !strstr((*err)->message, needle)))
-		fail_msg("expected %s error containing \"%s\", got %s: %s", cod_strerror(code), needle ? needle : "",
-			 cod_strerror((*err)->code), (*err)->message);
+		fail_msg("expected %s error containing \"%s\", got %s: %s", cod_strerror(code),
+			 needle ? needle : "", cod_strerror((*err)->code), (*err)->message);
 	cod_error_free(*err);
 	*err = NULL;
 }
@@ -150,6 +150,7 @@ static void set_state(struct cod_store *store, const char *id, enum cod_job_stat
 /* ------------------------------------------------------------- tests */
 
 static void walk_pages(struct cod_store *store, struct cod_job_query q, char **want, size_t n);
+static struct cod_execution *new_exec(const char *job_id, const char *node, uint64_t version);
 
 static void test_open_and_migrations(void **state)
 {
@@ -326,7 +327,8 @@ static void test_update_by_name(void **state)
 	struct cod_job *svc = new_job("web", NULL);
 	svc->type = COD_JOB_SERVICE;
 	struct cod_submit_result res2;
-	expect_error(cod_store_submit_job(store, svc, false, &res2, &err), &err, COD_E_BAD_REQUEST, "service");
+	expect_error(cod_store_submit_job(store, svc, false, &res2, &err), &err, COD_E_BAD_REQUEST,
+		     "service");
 	cod_job_free(svc);
 
 	cod_submit_result_release(&res);
@@ -405,7 +407,8 @@ static void test_resolve(void **state)
 	/* Too short for a short ID, and not a name. */
 	char tooshort[8];
 	snprintf(tooshort, sizeof(tooshort), "%s", id);
-	expect_error(cod_store_resolve_job(store, NULL, tooshort, &out, &err), &err, COD_E_NOT_FOUND, tooshort);
+	expect_error(cod_store_resolve_job(store, NULL, tooshort, &out, &err), &err, COD_E_NOT_FOUND,
+		     tooshort);
 
 	assert_int_equal(cod_store_resolve_job(store, NULL, "missing", &out, &err), -1);
 	assert_int_equal(err->code, COD_E_NOT_FOUND);
@@ -417,7 +420,8 @@ static void test_resolve(void **state)
 	expect_error(cod_store_resolve_job(store, NULL, "", &out, &err), &err, COD_E_BAD_REQUEST, NULL);
 
 	/* Ambiguous short IDs list the matches. */
-	const char *ids[] = {"j-abcdef01-0000-4000-8000-000000000001", "j-abcdef01-0000-4000-8000-000000000002",
+	const char *ids[] = {"j-abcdef01-0000-4000-8000-000000000001",
+			     "j-abcdef01-0000-4000-8000-000000000002",
 			     "j-abcdef02-0000-4000-8000-000000000003"};
 	for (size_t i = 0; i < 3; i++) {
 		struct cod_job *job = new_job(NULL, NULL);
@@ -440,7 +444,8 @@ static void test_resolve(void **state)
 	assert_string_equal(out, ids[2]);
 	free(out);
 	/* A longer prefix disambiguates. */
-	assert_int_equal(cod_store_resolve_job(store, NULL, "j-abcdef01-0000-4000-8000-000000000002", &out, &err), 0);
+	assert_int_equal(
+	    cod_store_resolve_job(store, NULL, "j-abcdef01-0000-4000-8000-000000000002", &out, &err), 0);
 	assert_string_equal(out, ids[1]);
 	free(out);
 
@@ -467,8 +472,7 @@ static void test_namespaces(void **state)
 	free(out);
 	/* Not in the default namespace. */
 	expect_error(cod_store_resolve_job(store, NULL, "x", &out, &err), &err, COD_E_NOT_FOUND, "default");
-	expect_error(cod_store_resolve_job(store, "team-a", b, &out, &err), &err, COD_E_NOT_FOUND,
-		     NULL);
+	expect_error(cod_store_resolve_job(store, "team-a", b, &out, &err), &err, COD_E_NOT_FOUND, NULL);
 	/* "*" searches every namespace; a name there may be ambiguous. */
 	assert_int_equal(cod_store_resolve_job(store, "*", b, &out, &err), 0);
 	assert_string_equal(out, b);
@@ -476,7 +480,8 @@ static void test_namespaces(void **state)
 	assert_int_equal(cod_store_resolve_job(store, "*", "y", &out, &err), 0);
 	assert_string_equal(out, d);
 	free(out);
-	expect_error(cod_store_resolve_job(store, "*", "x", &out, &err), &err, COD_E_BAD_REQUEST, "ambiguous");
+	expect_error(cod_store_resolve_job(store, "*", "x", &out, &err), &err, COD_E_BAD_REQUEST,
+		     "ambiguous");
 
 	assert_int_equal(count_jobs(store, "team-a"), 1);
 	assert_int_equal(count_jobs(store, "team-b"), 1);
@@ -491,9 +496,11 @@ static void test_namespaces(void **state)
 
 	/* Across namespaces, equal names are ordered by ID. */
 	char *by_name[3] = {strcmp(a, b) < 0 ? a : b, strcmp(a, b) < 0 ? b : a, d};
-	walk_pages(store, (struct cod_job_query){.namespace_ = "*", .order_by = "name", .limit = 1}, by_name, 3);
+	walk_pages(store, (struct cod_job_query){.namespace_ = "*", .order_by = "name", .limit = 1}, by_name,
+		   3);
 	char *by_name_rev[3] = {by_name[2], by_name[1], by_name[0]};
-	walk_pages(store, (struct cod_job_query){.namespace_ = "*", .order_by = "name", .reverse = true, .limit = 2},
+	walk_pages(store,
+		   (struct cod_job_query){.namespace_ = "*", .order_by = "name", .reverse = true, .limit = 2},
 		   by_name_rev, 3);
 	char *created[3] = {a, b, d};
 	walk_pages(store, (struct cod_job_query){.namespace_ = "*", .limit = 2}, created, 3);
@@ -520,7 +527,8 @@ static void walk_pages(struct cod_store *store, struct cod_job_query q, char **w
 		for (size_t i = 0; i < page.n; i++) {
 			assert_true(seen < n);
 			if (strcmp(page.items[i]->id, want[seen]))
-				fail_msg("page %d item %zu: got %s, want %s", pages, i, page.items[i]->id, want[seen]);
+				fail_msg("page %d item %zu: got %s, want %s", pages, i, page.items[i]->id,
+					 want[seen]);
 			seen++;
 		}
 		if (q.limit)
@@ -707,10 +715,11 @@ static void test_page_token(void **state)
 	assert_int_equal(back.limit, UINT64_MAX);
 	free(s);
 
-	const char *bad_raw[] = {"created_at:X:1:2",  "created_at:Y:-1:2",   "created_at:Y:1",
-				 "created_at:Y:1:2:3", "created_at:Y:1:",     "created_at:Y::2",
-				 "created_at:YN:1:2",  "created_at:Y:1:99999999999999999999999",
-				 "a b:Y:1:2",          "created_at:Y: 1:2"};
+	const char *bad_raw[] = {"created_at:X:1:2",  "created_at:Y:-1:2",
+				 "created_at:Y:1",    "created_at:Y:1:2:3",
+				 "created_at:Y:1:",   "created_at:Y::2",
+				 "created_at:YN:1:2", "created_at:Y:1:99999999999999999999999",
+				 "a b:Y:1:2",	      "created_at:Y: 1:2"};
 	for (size_t i = 0; i < COD_ARRAY_SIZE(bad_raw); i++) {
 		char *tok = b64(bad_raw[i]);
 		assert_int_equal(cod_page_token_decode(tok, &back, &err), -1);
@@ -771,8 +780,10 @@ static void test_stop(void **state)
 	expect_error(cod_store_stop_job(store, NULL, done, NULL, &eval, &err), &err, COD_E_BAD_REQUEST,
 		     "Completed");
 	set_state(store, done, COD_JOB_FAILED);
-	expect_error(cod_store_stop_job(store, NULL, done, NULL, &eval, &err), &err, COD_E_BAD_REQUEST, "Failed");
-	expect_error(cod_store_stop_job(store, NULL, "ghost", NULL, &eval, &err), &err, COD_E_NOT_FOUND, "ghost");
+	expect_error(cod_store_stop_job(store, NULL, done, NULL, &eval, &err), &err, COD_E_BAD_REQUEST,
+		     "Failed");
+	expect_error(cod_store_stop_job(store, NULL, "ghost", NULL, &eval, &err), &err, COD_E_NOT_FOUND,
+		     "ghost");
 
 	/* A running job stops with the default reason. */
 	set_state(store, done, COD_JOB_RUNNING);
@@ -796,9 +807,11 @@ static void test_rerun(void **state)
 	struct cod_rerun_result rr;
 
 	/* Pending, Queued (and Undefined) jobs cannot be rerun. */
-	expect_error(cod_store_rerun_job(store, NULL, id, 0, NULL, &rr, &err), &err, COD_E_BAD_REQUEST, "Pending");
+	expect_error(cod_store_rerun_job(store, NULL, id, 0, NULL, &rr, &err), &err, COD_E_BAD_REQUEST,
+		     "Pending");
 	set_state(store, id, COD_JOB_QUEUED);
-	expect_error(cod_store_rerun_job(store, NULL, id, 0, NULL, &rr, &err), &err, COD_E_BAD_REQUEST, "Queued");
+	expect_error(cod_store_rerun_job(store, NULL, id, 0, NULL, &rr, &err), &err, COD_E_BAD_REQUEST,
+		     "Queued");
 	assert_null(rr.job_id);
 
 	/* v2 with another priority, then completed. */
@@ -861,15 +874,15 @@ static void add_exec_event(struct cod_store *store, const char *job_id, uint64_t
 			   const char *message)
 {
 	struct cod_history_event h = {
-		.type = COD_HISTORY_EXECUTION,
-		.job_id = (char *)job_id,
-		.job_version = version,
-		.execution_id = (char *)exec_id,
-		.message = (char *)message,
-		.topic = (char *)"Execution",
-		.has_exec_state = true,
-		.exec_state_prev = COD_EXEC_NEW,
-		.exec_state_new = COD_EXEC_RUNNING,
+	    .type = COD_HISTORY_EXECUTION,
+	    .job_id = (char *)job_id,
+	    .job_version = version,
+	    .execution_id = (char *)exec_id,
+	    .message = (char *)message,
+	    .topic = (char *)"Execution",
+	    .has_exec_state = true,
+	    .exec_state_prev = COD_EXEC_NEW,
+	    .exec_state_new = COD_EXEC_RUNNING,
 	};
 	struct cod_error *err = NULL;
 	if (cod_store_add_history(store, &h, &err) < 0)
@@ -909,27 +922,33 @@ static void test_history_filters(void **state)
 
 	/* 1 submitted + 3 exec (v1), 1 updated + 1 exec (v2). */
 	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id}), 2);
-	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id, .all_versions = true}), 6);
+	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id, .all_versions = true}),
+			 6);
 	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id, .job_version = 1}), 4);
-	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = "hist", .all_versions = true,
+	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = "hist",
+								     .all_versions = true,
 								     .event_type = COD_HISTORY_ONLY_JOB}),
 			 2);
-	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id, .all_versions = true,
-								     .event_type = COD_HISTORY_ONLY_EXECUTION}),
-			 4);
-	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id, .all_versions = true,
+	assert_int_equal(
+	    history_n(store, (struct cod_history_query){.job_ref = id,
+							.all_versions = true,
+							.event_type = COD_HISTORY_ONLY_EXECUTION}),
+	    4);
+	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id,
+								     .all_versions = true,
 								     .execution_id = "e-1111"}),
 			 2);
-	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id, .all_versions = true,
-								     .execution_id = e2}),
-			 2);
-	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id, .all_versions = true,
-								     .since = 1}),
-			 6);
+	assert_int_equal(
+	    history_n(store,
+		      (struct cod_history_query){.job_ref = id, .all_versions = true, .execution_id = e2}),
+	    2);
+	assert_int_equal(
+	    history_n(store, (struct cod_history_query){.job_ref = id, .all_versions = true, .since = 1}), 6);
 	int64_t future = cod_now_ns() / 1000000000 + 3600;
-	assert_int_equal(history_n(store, (struct cod_history_query){.job_ref = id, .all_versions = true,
-								     .since = future}),
-			 0);
+	assert_int_equal(
+	    history_n(store,
+		      (struct cod_history_query){.job_ref = id, .all_versions = true, .since = future}),
+	    0);
 
 	/* Paging with limit 4 then what is left. */
 	struct cod_history_query q = {.job_ref = id, .all_versions = true, .limit = 4};
@@ -1240,7 +1259,8 @@ static void test_transactions(void **state)
 	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", NULL, &err), 0);
 	struct cod_history_event h = {.job_id = id, .job_version = 1, .message = (char *)"planned"};
 	assert_int_equal(cod_store_tx_add_history(tx, &h, &err), 0);
-	struct cod_evaluation ev = {.job_id = id, .triggered_by = (char *)"exec-update", .status = (char *)"pending"};
+	struct cod_evaluation ev = {
+	    .job_id = id, .triggered_by = (char *)"exec-update", .status = (char *)"pending"};
 	assert_int_equal(cod_store_tx_put_evaluation(tx, &ev, &err), 0);
 	cod_store_rollback(tx);
 	free(ev.id);
@@ -1284,12 +1304,14 @@ static void test_transactions(void **state)
 
 	/* A stale expected revision is a conflict. */
 	assert_int_equal(cod_store_begin(store, &tx, &err), 0);
-	expect_error(cod_store_tx_set_job_state(tx, id, COD_JOB_COMPLETED, NULL, 1, &err), &err, COD_E_CONFLICT,
-		     "revision");
+	expect_error(cod_store_tx_set_job_state(tx, id, COD_JOB_COMPLETED, NULL, 1, &err), &err,
+		     COD_E_CONFLICT, "revision");
 	cod_store_rollback(tx);
 
 	/* Evaluations: put, update, and the pending list. */
-	struct cod_evaluation ev2 = {.job_id = id, .triggered_by = (char *)"exec-update", .status = (char *)"pending",
+	struct cod_evaluation ev2 = {.job_id = id,
+				     .triggered_by = (char *)"exec-update",
+				     .status = (char *)"pending",
 				     .type = (char *)"batch"};
 	assert_int_equal(cod_store_put_evaluation(store, &ev2, &err), 0);
 	assert_int_equal(count_pending_evals(store), 2);
@@ -1389,7 +1411,8 @@ static void test_failed_transaction_rolls_back(void **state)
 	assert_int_equal(versions.n, 1);
 	cod_job_page_release(&versions);
 	char *eval = NULL;
-	expect_error(cod_store_stop_job(store, NULL, id, NULL, &eval, &err), &err, COD_E_DATASTORE, "injected");
+	expect_error(cod_store_stop_job(store, NULL, id, NULL, &eval, &err), &err, COD_E_DATASTORE,
+		     "injected");
 	assert_null(eval);
 	cur = get_job(store, NULL, id, 0);
 	assert_int_equal(cur->state.type, COD_JOB_PENDING);
@@ -1430,13 +1453,29 @@ static void *submit_many(void *arg)
 		if (cod_store_submit_job(s->store, job, false, &res, &err) < 0) {
 			s->failures++;
 			cod_error_free(err);
-		} else {
-			cod_submit_result_release(&res);
+			cod_job_free(job);
+			continue;
 		}
-		cod_job_free(job);
-		/* Readers run alongside. */
-		if (i % 50 == 0)
+		/* Readers and other writers run alongside. */
+		struct cod_execution *e = new_exec(res.job_id, name, 1);
+		if (cod_store_put_execution(s->store, e, &err) < 0) {
+			s->failures++;
+			cod_error_free(err);
+			err = NULL;
+		}
+		if (i % 20 == 0) {
 			count_jobs(s->store, NULL);
+			count_history(s->store, res.job_id, false);
+			struct cod_exec_page page;
+			struct cod_exec_query q = {.node_id = name};
+			if (cod_store_list_executions(s->store, &q, &page, &err) < 0 || page.n != 1)
+				s->failures++;
+			cod_exec_page_release(&page);
+			cod_error_free(err);
+		}
+		cod_execution_free(e);
+		cod_submit_result_release(&res);
+		cod_job_free(job);
 	}
 	return NULL;
 }
@@ -1499,25 +1538,25 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_open_and_migrations),
-		cmocka_unit_test(test_submit_new),
-		cmocka_unit_test(test_update_by_name),
-		cmocka_unit_test(test_unchanged_refused_and_force),
-		cmocka_unit_test(test_resolve),
-		cmocka_unit_test(test_namespaces),
-		cmocka_unit_test(test_list_pagination),
-		cmocka_unit_test(test_list_labels),
-		cmocka_unit_test(test_page_token),
-		cmocka_unit_test(test_stop),
-		cmocka_unit_test(test_rerun),
-		cmocka_unit_test(test_history_filters),
-		cmocka_unit_test(test_executions),
-		cmocka_unit_test(test_nodes),
-		cmocka_unit_test(test_outbox),
-		cmocka_unit_test(test_transactions),
-		cmocka_unit_test(test_durability),
-		cmocka_unit_test(test_failed_transaction_rolls_back),
-		cmocka_unit_test(test_concurrent_submits),
+	    cmocka_unit_test(test_open_and_migrations),
+	    cmocka_unit_test(test_submit_new),
+	    cmocka_unit_test(test_update_by_name),
+	    cmocka_unit_test(test_unchanged_refused_and_force),
+	    cmocka_unit_test(test_resolve),
+	    cmocka_unit_test(test_namespaces),
+	    cmocka_unit_test(test_list_pagination),
+	    cmocka_unit_test(test_list_labels),
+	    cmocka_unit_test(test_page_token),
+	    cmocka_unit_test(test_stop),
+	    cmocka_unit_test(test_rerun),
+	    cmocka_unit_test(test_history_filters),
+	    cmocka_unit_test(test_executions),
+	    cmocka_unit_test(test_nodes),
+	    cmocka_unit_test(test_outbox),
+	    cmocka_unit_test(test_transactions),
+	    cmocka_unit_test(test_durability),
+	    cmocka_unit_test(test_failed_transaction_rolls_back),
+	    cmocka_unit_test(test_concurrent_submits),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
