@@ -36,6 +36,13 @@ struct cod_api_ctx {
 	const struct cod_config *cfg;
 	const struct cod_node_info *self; /* this node */
 	int64_t start_time;               /* Unix ns */
+	/* Called after a handler committed a new evaluation (submit, stop,
+	 * rerun) so the scheduler sees it at once; NULL when no scheduler
+	 * runs in this process. */
+	void (*on_evaluation)(void *arg, const char *eval_id);
+	/* Called after a node's membership changed or it was deleted. */
+	void (*on_node_change)(void *arg, const char *node_id);
+	void *hook_arg;
 };
 
 #define COD_API_MAX_PARAMS 4

@@ -12,6 +12,12 @@
 #include "common/util.h"
 #include "common/banned.h"
 
+static void notify_eval(struct cod_api_request *req, const char *eval_id)
+{
+	if (req->ctx->on_evaluation && eval_id && *eval_id)
+		req->ctx->on_evaluation(req->ctx->hook_arg, eval_id);
+}
+
 static const char *ns_of(const struct cod_api_request *req)
 {
 	const char *ns = cod_api_query(req, "namespace");
@@ -76,6 +82,7 @@ static int submit(struct cod_api_request *req, json_t **out, struct cod_error **
 		cod_strlist_release(&warnings);
 		return -1;
 	}
+	notify_eval(req, res.eval_id);
 	for (size_t i = 0; i < res.warnings.n; i++)
 		cod_strlist_add(&warnings, res.warnings.items[i]);
 	*out = json_pack("{s:s, s:s, s:o}", "JobID", res.job_id, "EvaluationID", res.eval_id ? res.eval_id : "",
@@ -259,6 +266,7 @@ static int stop(struct cod_api_request *req, json_t **out, struct cod_error **er
 	if (cod_store_stop_job(req->ctx->store, ns_of(req), cod_api_param(req, "id"),
 			       reason && *reason ? reason : "Stopped at user request", &eval_id, err) < 0)
 		return -1;
+	notify_eval(req, eval_id);
 	*out = json_pack("{s:s}", "EvaluationID", eval_id ? eval_id : "");
 	return 0;
 }
@@ -287,6 +295,7 @@ static int rerun(struct cod_api_request *req, json_t **out, struct cod_error **e
 	struct cod_rerun_result res = {0};
 	if (cod_store_rerun_job(req->ctx->store, ns_of(req), cod_api_param(req, "id"), version, reason, &res, err) < 0)
 		return -1;
+	notify_eval(req, res.eval_id);
 	*out = json_pack("{s:s, s:I, s:s, s:[]}", "JobID", res.job_id, "JobVersion", (json_int_t)res.version,
 			 "EvaluationID", res.eval_id ? res.eval_id : "", "Warnings");
 	cod_rerun_result_release(&res);

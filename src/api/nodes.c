@@ -166,6 +166,8 @@ static int update(struct cod_api_request *req, json_t **out, struct cod_error **
 		cod_node_free(node);
 		return cod_error_set(err, COD_E_BAD_REQUEST, "\"Action\": \"%s\" is not approve, reject or delete", action);
 	}
+	if (rc == 0 && !failure && req->ctx->on_node_change)
+		req->ctx->on_node_change(req->ctx->hook_arg, node->info.node_id);
 	cod_node_free(node);
 	if (rc < 0)
 		return -1;

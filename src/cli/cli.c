@@ -21,6 +21,7 @@ static const struct cod_command groups[] = {
 	{"agent", cod_cmd_agent, "query the agent the CLI talks to (alive, version, node, config)"},
 	{"config", cod_cmd_config, "show and change configuration"},
 	{"serve", cod_cmd_serve, "start a cod node (orchestrator, compute, or both)"},
+	{"devstack", cod_cmd_devstack, "start a local cluster: orchestrator and compute nodes"},
 	{"version", cod_cmd_version, "print client and server versions"},
 	{NULL, NULL, NULL},
 };

@@ -151,5 +151,6 @@ int cod_cmd_agent(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_version(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_config(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_serve(struct cod_cli *cli, int argc, char **argv);
+int cod_cmd_devstack(struct cod_cli *cli, int argc, char **argv);
 
 #endif

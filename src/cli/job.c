@@ -434,6 +434,10 @@ static int cmd_run(struct cod_cli *cli, int argc, char **argv)
 	if (rc < 0)
 		return cod_cli_fail(err);
 	enum cod_job_state state = (enum cod_job_state)final->state.type;
+	if (!id_only && !timed_out) {
+		cleanup_free char *took = cod_fmt_duration_ns(final->modify_time - final->create_time);
+		printf("\nJob %s %s in %s\n", id, cod_job_state_name(state), took);
+	}
 	if (!id_only)
 		print_next_steps(id, has_publisher);
 	fflush(stdout);

@@ -1,6 +1,6 @@
 /*
- * serve.c - `cod serve`: run this machine as an orchestrator (and, with the
- * cluster, a compute node). Blocks until SIGINT or SIGTERM.
+ * serve.c - `cod serve`: run this machine as an orchestrator, a compute
+ * node, or both (hybrid). Blocks until SIGINT or SIGTERM.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,17 +14,32 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/util.h"
+#include "compute/compute.h"
 #include "orchestrator/orchestrator.h"
+#include "transport/transport.h"
 #include "common/banned.h"
 
 static const char help[] =
 	"Start a cod node. With --orchestrator it serves the REST API (API.Host:API.Port,\n"
-	"default 0.0.0.0:1234) and keeps jobs in DataDir/orchestrator/state.db.\n"
-	"It writes DataDir/cod.run with the address clients use, and stops cleanly on\n"
-	"SIGINT or SIGTERM.\n\n"
+	"default 0.0.0.0:1234), keeps jobs in DataDir/orchestrator/state.db and runs the\n"
+	"NATS server compute nodes connect to. It writes DataDir/cod.run with the\n"
+	"addresses clients use. With --compute it joins the orchestrators named by\n"
+	"Compute.Orchestrators (token: Compute.Auth.Token) and runs their executions,\n"
+	"keeping them in DataDir/compute/state.db. Both flags make a hybrid node. It\n"
+	"stops cleanly on SIGINT or SIGTERM.\n\n"
 	"Examples:\n"
 	"  cod serve --orchestrator\n"
-	"  cod serve --orchestrator -c API.Port=8080 --data-dir /var/lib/cod";
+	"  cod serve --orchestrator -c API.Port=8080 --data-dir /var/lib/cod\n"
+	"  cod serve --compute -c Compute.Orchestrators=nats://10.0.0.5:4222 -c Compute.Auth.Token=secret\n"
+	"  cod serve --orchestrator --compute";
+
+/* The default Compute.Orchestrators: in a hybrid node it means "this
+ * orchestrator", wherever its NATS server listens. */
+static bool default_orchestrators(const struct cod_config *cfg)
+{
+	return cfg->compute_orchestrators.n == 0 ||
+	       (cfg->compute_orchestrators.n == 1 && !strcmp(cfg->compute_orchestrators.items[0], "nats://127.0.0.1:4222"));
+}
 
 int cod_cmd_serve(struct cod_cli *cli, int argc, char **argv)
 {
@@ -44,19 +59,14 @@ int cod_cmd_serve(struct cod_cli *cli, int argc, char **argv)
 	struct cod_error *err = NULL;
 	if (cod_cli_load_config(cli, &err) < 0)
 		return cod_cli_fail(err);
-	if (name)
-		cod_config_set(&cli->cfg, "NodeName", name, "--name", NULL);
+	if (name && cod_config_set(&cli->cfg, "NodeName", name, "--name", &err) < 0)
+		return cod_cli_fail(err);
 	if (orchestrator)
 		cli->cfg.orch_enabled = true;
 	if (compute)
 		cli->cfg.compute_enabled = true;
 	if (!cli->cfg.orch_enabled && !cli->cfg.compute_enabled)
 		return cod_cli_usage_error("serve", "choose a role: --orchestrator, --compute, or both");
-	if (cli->cfg.compute_enabled) {
-		cod_error_set(&err, COD_E_NOT_IMPLEMENTED, "compute nodes are not available in this build yet");
-		cod_error_hint(err, "run 'cod serve --orchestrator' for the API and job store");
-		return cod_cli_fail(err);
-	}
 
 	/* Block the stop signals before any thread starts so that only
 	 * sigwait() below receives them. */
@@ -70,31 +80,62 @@ int cod_cmd_serve(struct cod_cli *cli, int argc, char **argv)
 	if (cod_mkdir_p(cli->cfg.data_dir, 0700, &err) < 0)
 		return cod_cli_fail(err);
 	struct cod_orchestrator *orch = NULL;
-	if (cod_orchestrator_start(&cli->cfg, &orch, &err) < 0)
-		return cod_cli_fail(err);
-	int port = cod_orchestrator_api_port(orch);
-	const char *host = cli->cfg.api_host;
-	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
-		host = "127.0.0.1";
-	cleanup_free char *run_path = xasprintf("%s/cod.run", cli->cfg.data_dir);
-	cleanup_free char *run = xasprintf("COD_API_HOST=%s\nCOD_API_PORT=%d\nCOD_PID=%d\n", host, port, (int)getpid());
-	if (cod_write_file_atomic(run_path, run, strlen(run), &err) < 0) {
-		cod_orchestrator_stop(orch);
-		return cod_cli_fail(err);
+	struct cod_compute *node = NULL;
+	cleanup_free char *run_path = NULL;
+	int exit_code = 0, sig = 0;
+	if (cli->cfg.orch_enabled) {
+		if (cod_orchestrator_start(&cli->cfg, &orch, &err) < 0) {
+			exit_code = cod_cli_fail(err);
+			goto out;
+		}
+		int port = cod_orchestrator_api_port(orch);
+		const char *host = cli->cfg.api_host;
+		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
+			host = "127.0.0.1";
+		const char *nats_url = cod_orchestrator_nats_url(orch);
+		run_path = xasprintf("%s/cod.run", cli->cfg.data_dir);
+		cleanup_free char *run = xasprintf("COD_API_HOST=%s\nCOD_API_PORT=%d\nCOD_NATS_URL=%s\nCOD_PID=%d\n", host,
+						   port, nats_url ? nats_url : "", (int)getpid());
+		if (cod_write_file_atomic(run_path, run, strlen(run), &err) < 0) {
+			exit_code = cod_cli_fail(err);
+			goto out;
+		}
+		printf("cod orchestrator is running.\n"
+		       "  API:      http://%s:%d\n"
+		       "  NATS:     %s\n"
+		       "  data dir: %s\n"
+		       "To use it from another shell:\n"
+		       "  export COD_API_HOST=%s COD_API_PORT=%d\n",
+		       host, port, nats_url ? nats_url : "-", cli->cfg.data_dir, host, port);
+		fflush(stdout);
+		/* A hybrid node's compute side joins this orchestrator. */
+		if (cli->cfg.compute_enabled && nats_url && default_orchestrators(&cli->cfg))
+			cod_config_set(&cli->cfg, "Compute.Orchestrators", nats_url, "--orchestrator", NULL);
+		if (cli->cfg.compute_enabled && cod_str_empty(cli->cfg.compute_token) && !cod_str_empty(cli->cfg.orch_token))
+			cod_config_set(&cli->cfg, "Compute.Auth.Token", cli->cfg.orch_token, "--orchestrator", NULL);
 	}
-	printf("cod orchestrator is running.\n"
-	       "  API:      http://%s:%d\n"
-	       "  data dir: %s\n"
-	       "To use it from another shell:\n"
-	       "  export COD_API_HOST=%s COD_API_PORT=%d\n",
-	       host, port, cli->cfg.data_dir, host, port);
-	fflush(stdout);
+	if (cli->cfg.compute_enabled) {
+		if (cod_compute_start(&cli->cfg, &node, &err) < 0) {
+			exit_code = cod_cli_fail(err);
+			goto out;
+		}
+		printf("cod compute node %s is running.\n"
+		       "  orchestrator: %s\n"
+		       "  data dir:     %s/compute\n",
+		       cod_compute_node_id(node), cod_compute_url(node), cli->cfg.data_dir);
+		fflush(stdout);
+	}
 
-	int sig = 0;
 	while (sigwait(&set, &sig) != 0)
 		;
 	cod_info("serve", "signal=%d stopping", sig);
+out:
+	/* The compute node first: its last messages and ShutdownNotice go
+	 * out while a hybrid node's orchestrator still listens. */
+	cod_compute_stop(node);
 	cod_orchestrator_stop(orch);
-	unlink(run_path);
-	return 0;
+	if (run_path && orch)
+		unlink(run_path);
+	cod_nats_shutdown_library();
+	return exit_code;
 }

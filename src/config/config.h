@@ -71,6 +71,8 @@ struct cod_config {
 	int64_t orch_queue_backoff_ms;
 	int64_t orch_housekeeping_interval_ms;
 	int64_t orch_housekeeping_timeout_ms;
+	int64_t orch_retry_attempts;
+	int64_t orch_retry_backoff_ms;
 	int64_t orch_visibility_timeout_ms;
 	int64_t orch_eval_max_retries;
 
@@ -82,6 +84,8 @@ struct cod_config {
 	char *compute_alloc_cpu, *compute_alloc_memory, *compute_alloc_disk, *compute_alloc_gpu;
 	struct cod_strlist compute_allowed_paths;
 	struct cod_strlist compute_env_allowlist;
+	bool compute_reject_networked;
+	bool compute_reject_stateless;
 
 	struct cod_task_default_cfg def_batch, def_ops, def_daemon, def_service;
 };

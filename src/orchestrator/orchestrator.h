@@ -14,6 +14,8 @@ struct cod_orchestrator;
  * start the API. */
 int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator **out, struct cod_error **err);
 int cod_orchestrator_api_port(const struct cod_orchestrator *o);
+/* URL compute nodes use to reach this orchestrator's NATS server. */
+const char *cod_orchestrator_nats_url(const struct cod_orchestrator *o);
 void cod_orchestrator_stop(struct cod_orchestrator *o);
 
 /* This node's name: cfg->node_name, else one generated on first start and

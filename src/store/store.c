@@ -116,6 +116,17 @@ static const char *const migrations[] = {
     "  node_id TEXT PRIMARY KEY,"
     "  last_seq INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 2: the orchestrator's housekeeping and node events scan jobs that are
+     * not finished; a partial index keeps that cheap among many finished
+     * ones (1 Pending, 2 Queued, 3 Running). */
+    "CREATE INDEX jobs_active ON jobs(type, state) WHERE state IN (1, 2, 3);",
+    /* 3: the last data message processed from each compute node, written
+     * in the transaction that processed it, so a restarted orchestrator
+     * resumes exactly where it acknowledged */
+    "CREATE TABLE node_seq ("
+    "  node_id TEXT PRIMARY KEY,"
+    "  last_compute_seq INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 #define JOB_COLS "id, namespace, name, state, version, revision, doc"

@@ -35,6 +35,7 @@
 #include "model/model.h"
 
 struct cod_store;
+struct cod_store_tx;
 
 /* Open or create the database at path (parent dirs created), run
  * migrations. */
@@ -124,6 +125,10 @@ void cod_job_page_release(struct cod_job_page *p);
 int cod_store_list_jobs(struct cod_store *store, const struct cod_job_query *q, struct cod_job_page *out,
 			struct cod_error **err);
 
+/* Jobs not finished (Pending, Queued, Running) in every namespace, oldest
+ * first; type > 0 restricts to one enum cod_job_type. */
+int cod_store_active_jobs(struct cod_store *store, int type, struct cod_job_page *out, struct cod_error **err);
+
 /* All versions of a job, oldest first. */
 int cod_store_job_versions(struct cod_store *store, const char *ns, const char *ref,
 			   struct cod_job_page *out, struct cod_error **err);
@@ -205,6 +210,12 @@ int cod_store_get_node(struct cod_store *store, const char *id_or_prefix, struct
 int cod_store_list_nodes(struct cod_store *store, struct cod_node_state ***out, size_t *n,
 			 struct cod_error **err);
 int cod_store_delete_node(struct cod_store *store, const char *id, struct cod_error **err);
+
+/* The last data message processed from a compute node: written in the
+ * transaction that processed it (transport.h's sequence rules). */
+int cod_store_tx_set_compute_seq(struct cod_store_tx *tx, const char *node_id, uint64_t seq, struct cod_error **err);
+int cod_store_get_compute_seq(struct cod_store *store, const char *node_id, uint64_t *seq, bool *found,
+			      struct cod_error **err);
 
 /* ------------------------------------------------------------ outbox */
 

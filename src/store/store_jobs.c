@@ -895,6 +895,44 @@ void cod_job_page_release(struct cod_job_page *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* ------------------------------------------------------- active jobs */
+
+int cod_store_active_jobs(struct cod_store *store, int type, struct cod_job_page *out, struct cod_error **err)
+{
+	struct cod_store_tx tx;
+	memset(out, 0, sizeof(*out));
+	if (store_tx_begin(store, false, &tx, err) < 0)
+		return -1;
+	int rc = 0;
+	{
+		cleanup_finalize sqlite3_stmt *s = NULL;
+		const char *sql = type > 0 ? "SELECT doc FROM jobs WHERE state IN (1, 2, 3) AND type = ?1 ORDER BY rowid"
+					   : "SELECT doc FROM jobs WHERE state IN (1, 2, 3) ORDER BY rowid";
+		if (sqlite3_prepare_v2(tx.conn->db, sql, -1, &s, NULL) != SQLITE_OK) {
+			rc = store_dberr(tx.conn, err, "list active jobs");
+		} else {
+			if (type > 0)
+				store_bind_text(s, 1, cod_job_type_name((enum cod_job_type)type));
+			size_t alloc = 0;
+			int step;
+			while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+				struct cod_job *job = job_decode(store_col_text(s, 0), err);
+				if (!job) {
+					rc = -1;
+					break;
+				}
+				page_add(out, &alloc, job);
+			}
+			if (!rc && step != SQLITE_DONE)
+				rc = store_dberr(tx.conn, err, "list active jobs");
+		}
+	}
+	rc = store_tx_end(&tx, rc, err);
+	if (rc < 0)
+		cod_job_page_release(out);
+	return rc;
+}
+
 /* ----------------------------------------------------------- versions */
 
 int cod_store_job_versions(struct cod_store *store, const char *ns, const char *ref, struct cod_job_page *out,

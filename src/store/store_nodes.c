@@ -303,3 +303,47 @@ void cod_outbox_msg_release(struct cod_outbox_msg *m)
 	free(m->payload);
 	memset(m, 0, sizeof(*m));
 }
+
+/* ------------------------------------------------- compute sequences */
+
+int cod_store_tx_set_compute_seq(struct cod_store_tx *tx, const char *node_id, uint64_t seq, struct cod_error **err)
+{
+	cleanup_finalize sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(tx->conn->db,
+			       "INSERT INTO node_seq (node_id, last_compute_seq) VALUES (?1, ?2) "
+			       "ON CONFLICT (node_id) DO UPDATE SET last_compute_seq = excluded.last_compute_seq",
+			       -1, &s, NULL) != SQLITE_OK)
+		return store_dberr(tx->conn, err, "save node sequence");
+	store_bind_text(s, 1, node_id);
+	store_bind_i64(s, 2, (int64_t)seq);
+	return store_step_done(tx->conn, s, err, "save node sequence");
+}
+
+int cod_store_get_compute_seq(struct cod_store *store, const char *node_id, uint64_t *seq, bool *found,
+			      struct cod_error **err)
+{
+	*seq = 0;
+	*found = false;
+	struct store_conn *c = store_conn_get(store, err);
+	if (!c)
+		return -1;
+	int rc = 0;
+	{
+		cleanup_finalize sqlite3_stmt *s = NULL;
+		if (sqlite3_prepare_v2(c->db, "SELECT last_compute_seq FROM node_seq WHERE node_id = ?1", -1, &s, NULL) !=
+		    SQLITE_OK) {
+			rc = store_dberr(c, err, "read node sequence");
+		} else {
+			store_bind_text(s, 1, node_id);
+			int step = sqlite3_step(s);
+			if (step == SQLITE_ROW) {
+				*seq = (uint64_t)sqlite3_column_int64(s, 0);
+				*found = true;
+			} else if (step != SQLITE_DONE) {
+				rc = store_dberr(c, err, "read node sequence");
+			}
+		}
+	}
+	store_conn_put(store, c);
+	return rc;
+}

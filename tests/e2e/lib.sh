@@ -132,3 +132,77 @@ http() {
 jq_of() { printf '%s' "$2" | jq -r "$1"; }
 
 REF_JOBS=${REF_JOBS:-$PWD/../shared/reference/jobs}
+
+# ---- clusters ------------------------------------------------------------
+
+# Settings that make a cluster react within seconds instead of minutes.
+FAST_CLUSTER=(-c Compute.Heartbeat.Interval=1s -c Orchestrator.NodeManager.DisconnectTimeout=4s
+	-c Orchestrator.Scheduler.HousekeepingInterval=1s -c Orchestrator.Scheduler.HousekeepingTimeout=1s
+	-c Orchestrator.Scheduler.QueueBackoff=1s)
+CLUSTER_TOKEN=${CLUSTER_TOKEN:-tok-$RANDOM$RANDOM}
+declare -A COMPUTE_PID
+
+# start_cluster_orchestrator [extra args]: an orchestrator with its own
+# nats-server on free ports and a token; sets NATS_URL too.
+start_cluster_orchestrator() {
+	COD_ORCHESTRATOR_AUTH_TOKEN=$CLUSTER_TOKEN start_orchestrator -c Orchestrator.Port=0 \
+		-c Orchestrator.Host=127.0.0.1 "${FAST_CLUSTER[@]}" "$@" || return 1
+	NATS_URL=$(sed -n 's/^COD_NATS_URL=//p' "$COD_DIR/cod.run")
+	[ -n "$NATS_URL" ]
+}
+
+# start_compute NAME [extra args]: a compute node with its own data dir.
+start_compute() {
+	local name=$1
+	shift
+	COD_COMPUTE_AUTH_TOKEN=$CLUSTER_TOKEN "$COD" serve --compute --data-dir "$TEST_TMP/$name" --name "$name" \
+		-c "Compute.Orchestrators=$NATS_URL" "${FAST_CLUSTER[@]}" "$@" >"$TEST_TMP/$name.log" 2>&1 &
+	COMPUTE_PID[$name]=$!
+	PIDS+=("$!")
+}
+
+# kill_compute NAME [SIGNAL]: stop one compute node (default SIGKILL).
+kill_compute() {
+	local pid=${COMPUTE_PID[$1]}
+	kill "-${2:-KILL}" "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	local keep=() p
+	for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+# wait_for DESC TIMEOUT CMD...: poll CMD every 0.2 s until it succeeds.
+wait_for() {
+	local desc=$1 timeout=$2
+	shift 2
+	local deadline=$((SECONDS + timeout))
+	while ! "$@" >/dev/null 2>&1; do
+		if [ $SECONDS -ge $deadline ]; then
+			not_ok "$desc (waited ${timeout}s)"
+			return 1
+		fi
+		sleep 0.2
+	done
+	ok "$desc"
+}
+
+# connected_nodes: how many compute nodes are CONNECTED and APPROVED
+connected_nodes() {
+	curl -s "$API/api/v1/orchestrator/nodes" |
+		jq '[.Nodes[] | select(.Info.NodeType == "Compute" and .Connection == "CONNECTED" and .Membership == "APPROVED")] | length'
+}
+has_connected_nodes() { [ "$(connected_nodes)" -ge "$1" ]; }
+
+job_state() { curl -s "$API/api/v1/orchestrator/jobs/$1" | jq -r '.Job.State.StateType'; }
+job_is() { [ "$(job_state "$1")" = "$2" ]; }
+job_terminal() { case "$(job_state "$1")" in Completed | Failed | Stopped) return 0 ;; esac; return 1; }
+
+# submit_json JSON: PUT a {"Job": ...} body, print the job ID
+submit_json() {
+	printf '%s' "$1" >"$TEST_TMP/submit.json"
+	curl -s -X PUT -H 'Content-Type: application/json' --data-binary "@$TEST_TMP/submit.json" \
+		"$API/api/v1/orchestrator/jobs" | jq -r '.JobID'
+}
+
+# executions JOB: the executions as JSON items
+executions() { curl -s "$API/api/v1/orchestrator/jobs/$1/executions" | jq -c '.Items'; }

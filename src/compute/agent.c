@@ -1,0 +1,1071 @@
+/*
+ * agent.c - the compute node: start and stop, the message handler
+ * (AskForBid, BidAccepted, BidRejected, CancelExecution), startup
+ * recovery, the executor buffer's owner (the agent thread) and the
+ * execution runners.
+ *
+ * Locking: c->lock guards every mutable field of struct cod_compute. The
+ * agent thread, the runners and session.c's threads take it for short
+ * critical sections; store writes happen under it so that an execution's
+ * state transitions are serialized (a runner finishing and a
+ * CancelExecution arriving cannot both win). Executors run without it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "common/doc.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/util.h"
+#include "compute/compute_int.h"
+#include "orchestrator/orchestrator.h"
+#include "version.h"
+#include "common/banned.h"
+
+/* Inbound messages beyond this many are dropped (the orchestrator resends
+ * them): a flood cannot exhaust memory. */
+#define INBOUND_MAX 100000
+#define DEFAULT_HEARTBEAT_MS 15000
+#define DEFAULT_INFO_UPDATE_MS 60000
+#define REQUEST_TIMEOUT_MS 5000
+#define DEFAULT_URL "nats://127.0.0.1:4222"
+
+#define RESTART_FAILED_MSG "node restarted while the execution was running"
+#define SHUTDOWN_FAILED_MSG "node shut down while the execution was running"
+
+static const char *const publishers_installed[] = {"noop"};
+
+/* ------------------------------------------------------------ helpers */
+
+void cod_compute_deadline(struct timespec *ts, int64_t ms_from_now)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	if (ms_from_now < 0)
+		ms_from_now = 0;
+	ts->tv_sec += ms_from_now / 1000;
+	ts->tv_nsec += (ms_from_now % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static void cond_init_mono(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+static bool long_running(const struct cod_execution *e)
+{
+	return e->job && (e->job->type == COD_JOB_DAEMON || e->job->type == COD_JOB_SERVICE);
+}
+
+static const char *job_type(const struct cod_execution *e)
+{
+	return e->job ? cod_job_type_name(e->job->type) : "";
+}
+
+static bool executing(int state)
+{
+	return state == COD_EXEC_BID_ACCEPTED || state == COD_EXEC_RUNNING || state == COD_EXEC_PREPARING ||
+	       state == COD_EXEC_PUBLISHING;
+}
+
+static const char *json_str(const json_t *obj, const char *key)
+{
+	json_t *v = cod_json_iget(obj, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* ------------------------------------------------------------ payloads */
+
+static json_t *base_payload(const struct cod_execution *e)
+{
+	return json_pack("{s:s, s:s, s:s}", "ExecutionID", e->id, "JobID", e->job_id ? e->job_id : "",
+			 "JobType", job_type(e));
+}
+
+static json_t *bid_result(const struct cod_execution *e, bool accepted, const char *reason)
+{
+	json_t *p = base_payload(e);
+	json_object_set_new(p, "Accepted", json_boolean(accepted));
+	json_object_set_new(p, "Reason", json_string(reason ? reason : ""));
+	return p;
+}
+
+static json_t *run_output_json(const struct cod_run_output *o)
+{
+	return json_pack("{s:s, s:b, s:s, s:b, s:I, s:s}", "Stdout", o->stdout_text ? o->stdout_text : "",
+			 "StdoutTruncated", o->stdout_truncated, "stderr",
+			 o->stderr_text ? o->stderr_text : "", "StderrTruncated", o->stderr_truncated,
+			 "ExitCode", (json_int_t)o->exit_code, "ErrorMsg", o->error_msg ? o->error_msg : "");
+}
+
+static json_t *compute_error(const struct cod_execution *e, const char *message, bool with_output)
+{
+	json_t *p = base_payload(e);
+	json_object_set_new(p, "Message", json_string(message));
+	if (with_output)
+		json_object_set_new(p, "RunCommandResult", run_output_json(&e->run_output));
+	return p;
+}
+
+static json_t *run_result(const struct cod_execution *e)
+{
+	json_t *p = base_payload(e);
+	json_t *pub = json_object();
+	if (!cod_str_empty(e->published_result.type))
+		json_object_set_new(pub, "Type", json_string(e->published_result.type));
+	json_object_set_new(p, "PublishResult", pub);
+	json_object_set_new(p, "RunCommandResult", run_output_json(&e->run_output));
+	return p;
+}
+
+static json_t *progress(const struct cod_execution *e, enum cod_exec_state state, const char *message)
+{
+	json_t *p = base_payload(e);
+	json_object_set_new(p, "ComputeState", json_integer(state));
+	json_object_set_new(p, "Message", json_string(message));
+	return p;
+}
+
+/* ------------------------------------------------------------- writes */
+
+static void after_write(struct cod_compute *c, const struct cod_cstore_write *w)
+{
+	if (w->orch_seq)
+		c->last_orch_seq = w->orch_seq;
+	if (w->msg_type) {
+		c->outbox_last = w->msg_seq;
+		pthread_cond_broadcast(&c->disp_cond);
+	}
+}
+
+/* Move e to state `to` and commit it with the message it causes and the
+ * orchestrator seq that caused it (each optional). payload is consumed.
+ * c->lock held. */
+static int set_state(struct cod_compute *c, struct cod_execution *e, enum cod_exec_state to,
+		     const char *message, const char *msg_type, json_t *payload, uint64_t orch_seq)
+{
+	int from = e->compute_state.type;
+	char *old_message = e->compute_state.message;
+	e->compute_state.type = (int)to;
+	e->compute_state.message = xstrdup(message ? message : "");
+	cleanup_free char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+	json_decref(payload);
+	struct cod_cstore_write w = {
+	    .execution = e, .msg_type = msg_type, .msg_payload = text, .orch_seq = orch_seq};
+	struct cod_error *err = NULL;
+	if (cod_cstore_write(c->store, &w, &err) < 0) {
+		cod_err("compute", "execution=%s %s -> %s not saved: %s", e->id, cod_exec_state_name(from),
+			cod_exec_state_name(to), err->message);
+		cod_error_free(err);
+		free(e->compute_state.message);
+		e->compute_state.message = old_message;
+		e->compute_state.type = from;
+		return -1;
+	}
+	free(old_message);
+	after_write(c, &w);
+	cod_info("compute", "execution=%s job=%s %s -> %s%s%s", e->id, e->job_id ? e->job_id : "",
+		 cod_exec_state_name(from), cod_exec_state_name(to), !cod_str_empty(message) ? ": " : "",
+		 message ? message : "");
+	return 0;
+}
+
+/* Record that orchestrator message seq was processed without a state
+ * change. c->lock held. */
+static int note_seq(struct cod_compute *c, uint64_t seq)
+{
+	struct cod_cstore_write w = {.orch_seq = seq};
+	struct cod_error *err = NULL;
+	if (cod_cstore_write(c->store, &w, &err) < 0) {
+		cod_err("compute", "save inbound seq %llu: %s", (unsigned long long)seq, err->message);
+		cod_error_free(err);
+		return -1;
+	}
+	after_write(c, &w);
+	return 0;
+}
+
+/* ------------------------------------------------------------ buffer */
+
+static struct compute_running *find_running(struct cod_compute *c, const char *id)
+{
+	for (struct compute_running *r = c->running; r; r = r->next)
+		if (!strcmp(r->execution_id, id))
+			return r;
+	return NULL;
+}
+
+/* Queue an accepted execution (c->lock held). One that can never fit
+ * fails at once, as Bacalhau's buffer does. */
+static void enqueue(struct cod_compute *c, struct cod_execution *e)
+{
+	struct cod_error *err = NULL;
+	int64_t priority = e->job ? e->job->priority : 0;
+	if (cod_buffer_enqueue(&c->buffer, e->id, priority, &e->allocated, &err) < 0) {
+		set_state(c, e, COD_EXEC_FAILED, err->message, COD_MSG_COMPUTE_ERROR,
+			  compute_error(e, err->message, false), 0);
+		cod_error_free(err);
+		return;
+	}
+	pthread_cond_broadcast(&c->agent_cond);
+}
+
+/* ----------------------------------------------------------- handlers */
+
+static int on_ask_for_bid(struct cod_compute *c, const json_t *payload, uint64_t seq)
+{
+	json_t *ej = cod_json_iget(payload, "Execution");
+	struct cod_error *err = NULL;
+	struct cod_execution *e = ej && json_is_object(ej) ? cod_execution_from_json(ej, &err) : NULL;
+	if (!e || cod_str_empty(e->id)) {
+		cod_warn("compute", "AskForBid seq=%llu carries no usable Execution%s%s; ignored",
+			 (unsigned long long)seq, err ? ": " : "", err ? err->message : "");
+		cod_error_free(err);
+		cod_execution_free(e);
+		return note_seq(c, seq);
+	}
+	struct cod_execution *known = NULL;
+	if (cod_cstore_get(c->store, e->id, &known, NULL) == 0) {
+		cod_debug("compute", "AskForBid for known execution=%s: nothing to do", e->id);
+		cod_execution_free(known);
+		cod_execution_free(e);
+		return note_seq(c, seq);
+	}
+	if (cod_str_empty(e->job_id) && e->job && e->job->id) {
+		free(e->job_id);
+		e->job_id = xstrdup(e->job->id);
+	}
+	free(e->node_id);
+	e->node_id = xstrdup(c->node_id);
+	e->compute_state.type = COD_EXEC_NEW;
+
+	cleanup_free char *reason = NULL;
+	struct cod_resources need;
+	bool ok = cod_bidder_bid(&c->bidder, e, &need, &reason);
+	e->allocated = need;
+	free(e->alloc_task);
+	e->alloc_task =
+	    xstrdup(e->job && e->job->ntasks && e->job->tasks[0].name ? e->job->tasks[0].name : "main");
+	int rc;
+	if (!ok) {
+		rc = set_state(c, e, COD_EXEC_ASK_FOR_BID_REJECTED, reason, COD_MSG_BID_RESULT,
+			       bid_result(e, false, reason), seq);
+	} else if (e->desired_state.type == COD_DESIRED_RUNNING) {
+		/* Ops and daemon jobs bid and run in one step. */
+		rc = set_state(c, e, COD_EXEC_BID_ACCEPTED, "", COD_MSG_BID_RESULT, bid_result(e, true, NULL),
+			       seq);
+		if (rc == 0)
+			enqueue(c, e);
+	} else {
+		rc = set_state(c, e, COD_EXEC_ASK_FOR_BID_ACCEPTED, "", COD_MSG_BID_RESULT,
+			       bid_result(e, true, NULL), seq);
+	}
+	cod_execution_free(e);
+	return rc;
+}
+
+/* Load the execution a message names; NULL (seq noted) when it cannot. */
+static struct cod_execution *load_named(struct cod_compute *c, const char *type, const json_t *payload,
+					uint64_t seq, int *rc)
+{
+	const char *id = json_str(payload, "ExecutionID");
+	struct cod_execution *e = NULL;
+	struct cod_error *err = NULL;
+	if (!id || cod_cstore_get(c->store, id, &e, &err) < 0) {
+		if (err && err->code != COD_E_NOT_FOUND) {
+			/* The store failed: do not skip the message. */
+			cod_err("compute", "%s seq=%llu: %s", type, (unsigned long long)seq, err->message);
+			cod_error_free(err);
+			*rc = -1;
+			return NULL;
+		}
+		cod_warn("compute", "%s seq=%llu for %s execution \"%s\"; ignored", type,
+			 (unsigned long long)seq, id ? "unknown" : "unnamed", id ? id : "");
+		cod_error_free(err);
+		*rc = note_seq(c, seq);
+		return NULL;
+	}
+	return e;
+}
+
+/* BidRejected and CancelExecution: end the execution wherever it is. */
+static int end_execution(struct cod_compute *c, struct cod_execution *e, enum cod_exec_state to,
+			 const char *reason, uint64_t seq)
+{
+	if (cod_exec_state_terminal(e->compute_state.type))
+		return note_seq(c, seq);
+	/* The orchestrator records a stop of an execution it had not
+	 * started itself; one this node had accepted to run keeps its
+	 * state there until the node confirms the stop. */
+	bool confirm = executing(e->compute_state.type);
+	if (set_state(c, e, to, reason, confirm ? COD_MSG_EXECUTION_PROGRESS : NULL,
+		      confirm ? progress(e, to, reason) : NULL, seq) < 0)
+		return -1;
+	if (cod_buffer_remove(&c->buffer, e->id))
+		cod_debug("compute", "execution=%s left the queue", e->id);
+	struct compute_running *r = find_running(c, e->id);
+	if (r)
+		cod_executor_cancel(r->ops, &r->run);
+	return 0;
+}
+
+static int on_bid_rejected(struct cod_compute *c, const json_t *payload, uint64_t seq)
+{
+	int rc = 0;
+	struct cod_execution *e = load_named(c, COD_MSG_BID_REJECTED, payload, seq, &rc);
+	if (!e)
+		return rc;
+	const char *reason = json_str(payload, "Reason");
+	rc =
+	    end_execution(c, e, COD_EXEC_BID_REJECTED, !cod_str_empty(reason) ? reason : "bid rejected", seq);
+	cod_execution_free(e);
+	return rc;
+}
+
+static int on_bid_accepted(struct cod_compute *c, const json_t *payload, uint64_t seq)
+{
+	json_t *accepted = cod_json_iget(payload, "Accepted");
+	if (json_is_false(accepted))
+		return on_bid_rejected(c, payload, seq);
+	int rc = 0;
+	struct cod_execution *e = load_named(c, COD_MSG_BID_ACCEPTED, payload, seq, &rc);
+	if (!e)
+		return rc;
+	int st = e->compute_state.type;
+	if (st == COD_EXEC_NEW || st == COD_EXEC_ASK_FOR_BID_ACCEPTED) {
+		e->desired_state.type = COD_DESIRED_RUNNING;
+		rc = set_state(c, e, COD_EXEC_BID_ACCEPTED, "", NULL, NULL, seq);
+		if (rc == 0)
+			enqueue(c, e);
+	} else {
+		rc = note_seq(c, seq);
+	}
+	cod_execution_free(e);
+	return rc;
+}
+
+static int on_cancel(struct cod_compute *c, const json_t *payload, uint64_t seq)
+{
+	int rc = 0;
+	struct cod_execution *e = load_named(c, COD_MSG_CANCEL_EXECUTION, payload, seq, &rc);
+	if (!e)
+		return rc;
+	const char *reason = json_str(payload, "Reason");
+	e->desired_state.type = COD_DESIRED_STOPPED;
+	rc = end_execution(c, e, COD_EXEC_CANCELLED,
+			   !cod_str_empty(reason) ? reason : "cancelled by the orchestrator", seq);
+	cod_execution_free(e);
+	return rc;
+}
+
+static void handle_locked(struct cod_compute *c, const struct cod_envelope *env)
+{
+	if (env->seq == 0) {
+		cod_warn("compute", "%s without a sequence number on the data plane; ignored", env->type);
+		return;
+	}
+	if (env->seq <= c->last_orch_seq) {
+		cod_debug("compute", "%s seq=%llu already processed (last %llu); dropped", env->type,
+			  (unsigned long long)env->seq, (unsigned long long)c->last_orch_seq);
+		return;
+	}
+	if (env->seq != c->last_orch_seq + 1) {
+		/* A gap: what is missing will be resent from last+1. An early
+		 * heartbeat tells the orchestrator where this node stands. */
+		cod_debug("compute", "%s seq=%llu after %llu: gap, ignored until resent", env->type,
+			  (unsigned long long)env->seq, (unsigned long long)c->last_orch_seq);
+		c->heartbeat_now = true;
+		pthread_cond_broadcast(&c->ctrl_cond);
+		return;
+	}
+	int rc;
+	if (!strcmp(env->type, COD_MSG_ASK_FOR_BID))
+		rc = on_ask_for_bid(c, env->payload, env->seq);
+	else if (!strcmp(env->type, COD_MSG_BID_ACCEPTED))
+		rc = on_bid_accepted(c, env->payload, env->seq);
+	else if (!strcmp(env->type, COD_MSG_BID_REJECTED))
+		rc = on_bid_rejected(c, env->payload, env->seq);
+	else if (!strcmp(env->type, COD_MSG_CANCEL_EXECUTION))
+		rc = on_cancel(c, env->payload, env->seq);
+	else {
+		cod_warn("compute", "unknown message type \"%s\" seq=%llu; skipped", env->type,
+			 (unsigned long long)env->seq);
+		rc = note_seq(c, env->seq);
+	}
+	if (rc < 0)
+		cod_warn("compute", "%s seq=%llu not processed; waiting for it to be resent", env->type,
+			 (unsigned long long)env->seq);
+}
+
+void cod_compute_handle(struct cod_compute *c, const struct cod_envelope *env)
+{
+	pthread_mutex_lock(&c->lock);
+	handle_locked(c, env);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ------------------------------------------------------------ runners */
+
+static void build_env(struct compute_running *r)
+{
+	const struct cod_execution *e = r->execution;
+	const struct cod_task *t = &e->job->tasks[0];
+	for (size_t i = 0; i < t->env.n; i++) {
+		const char *v = t->env.items[i].value ? t->env.items[i].value : "";
+		if (cod_str_has_prefix(v, "env:")) {
+			/* The bidder checked the allow-list. */
+			const char *host = getenv(v + 4);
+			v = host ? host : "";
+		}
+		cod_kvlist_set(&r->env, t->env.items[i].key, v);
+	}
+	char num[32];
+	cod_kvlist_set(&r->env, "BACALHAU_EXECUTION_ID", e->id);
+	cod_kvlist_set(&r->env, "BACALHAU_JOB_ID", e->job_id ? e->job_id : "");
+	cod_kvlist_set(&r->env, "BACALHAU_JOB_TYPE", job_type(e));
+	snprintf(num, sizeof(num), "%lld", (long long)e->partition_index);
+	cod_kvlist_set(&r->env, "BACALHAU_PARTITION_INDEX", num);
+	snprintf(num, sizeof(num), "%lld", (long long)e->job->count);
+	cod_kvlist_set(&r->env, "BACALHAU_PARTITION_COUNT", num);
+}
+
+static void fill_output(struct cod_execution *e, struct compute_running *r, const char *error_msg)
+{
+	struct cod_run_output *o = &e->run_output;
+	free(o->stdout_text);
+	free(o->stderr_text);
+	free(o->error_msg);
+	o->stdout_text = xstrdup(cod_buf_str(&r->run.out.buf));
+	o->stdout_truncated = r->run.out.truncated;
+	o->stderr_text = xstrdup(cod_buf_str(&r->run.err.buf));
+	o->stderr_truncated = r->run.err.truncated;
+	o->exit_code = r->run.exit_code;
+	o->error_msg = xstrdup(error_msg ? error_msg : "");
+}
+
+static void fail_execution(struct cod_compute *c, struct cod_execution *e, const char *message,
+			   bool with_output)
+{
+	set_state(c, e, COD_EXEC_FAILED, message, COD_MSG_COMPUTE_ERROR,
+		  compute_error(e, message, with_output), 0);
+}
+
+/* The executor returned: record the outcome (c->lock held). */
+static void finish_locked(struct cod_compute *c, struct compute_running *r, int rc,
+			  const struct cod_error *err)
+{
+	struct cod_execution *e = NULL;
+	struct cod_error *gerr = NULL;
+	if (cod_cstore_get(c->store, r->execution_id, &e, &gerr) < 0) {
+		cod_err("compute", "execution=%s finished but cannot be read back: %s", r->execution_id,
+			gerr->message);
+		cod_error_free(gerr);
+		return;
+	}
+	if (cod_exec_state_terminal(e->compute_state.type)) {
+		/* Cancelled or rejected while it ran: that state stands. */
+		cod_debug("compute", "execution=%s stopped (%s)", e->id,
+			  cod_exec_state_name(e->compute_state.type));
+		cod_execution_free(e);
+		return;
+	}
+	if (r->timed_out) {
+		cleanup_free char *msg =
+		    xasprintf("execution timed out after %llds", (long long)r->timeout_s);
+		fill_output(e, r, msg);
+		fail_execution(c, e, msg, true);
+	} else if (c->stopping) {
+		/* Daemon and service executions keep their state and start
+		 * again with the node; batch and ops ones cannot be resumed. */
+		if (!long_running(e)) {
+			fill_output(e, r, SHUTDOWN_FAILED_MSG);
+			fail_execution(c, e, SHUTDOWN_FAILED_MSG, false);
+		}
+	} else if (rc < 0) {
+		const char *msg = err ? err->message : "executor failed";
+		fill_output(e, r, msg);
+		fail_execution(c, e, msg, true);
+	} else if (r->run.exit_code != 0) {
+		cleanup_free char *msg = xasprintf("exit code %lld", (long long)r->run.exit_code);
+		fill_output(e, r, NULL);
+		fail_execution(c, e, msg, true);
+	} else {
+		fill_output(e, r, NULL);
+		const struct cod_task *t = &e->job->tasks[0];
+		free(e->published_result.type);
+		e->published_result.type =
+		    xstrdup_or_null(cod_str_empty(t->publisher.type) ? NULL : t->publisher.type);
+		set_state(c, e, COD_EXEC_COMPLETED, "", COD_MSG_RUN_RESULT, run_result(e), 0);
+	}
+	cod_execution_free(e);
+}
+
+static void *runner_main(void *arg)
+{
+	struct compute_running *r = arg;
+	struct cod_compute *c = r->c;
+
+	pthread_mutex_lock(&c->lock);
+	bool go = false;
+	struct cod_execution *e = NULL;
+	if (!c->stopping && !cod_executor_cancelled(&r->run) &&
+	    cod_cstore_get(c->store, r->execution_id, &e, NULL) == 0 &&
+	    e->compute_state.type == COD_EXEC_BID_ACCEPTED)
+		go = set_state(c, e, COD_EXEC_RUNNING, "", COD_MSG_EXECUTION_PROGRESS,
+			       progress(e, COD_EXEC_RUNNING, "running"), 0) == 0;
+	cod_execution_free(e);
+	pthread_mutex_unlock(&c->lock);
+
+	struct cod_error *err = NULL;
+	int rc = -1;
+	if (go) {
+		if (mkdir(r->exec_dir, 0700) < 0 && errno != EEXIST)
+			cod_warn("compute", "create \"%s\": %s", r->exec_dir, strerror(errno));
+		rc = r->ops->run(&r->run, &err);
+		rmdir(r->exec_dir); /* only when empty: outputs stay */
+	}
+
+	pthread_mutex_lock(&c->lock);
+	if (go)
+		finish_locked(c, r, rc, err);
+	r->done = true;
+	pthread_cond_broadcast(&c->agent_cond);
+	pthread_mutex_unlock(&c->lock);
+	cod_error_free(err);
+	return NULL;
+}
+
+static void running_free(struct compute_running *r)
+{
+	cod_executor_run_release(&r->run);
+	cod_kvlist_release(&r->env);
+	cod_execution_free(r->execution);
+	free(r->execution_id);
+	free(r->exec_dir);
+	free(r);
+}
+
+/* Start one dequeued execution (c->lock held); id is consumed. */
+static void start_one(struct cod_compute *c, char *id, const struct cod_resources *need)
+{
+	struct cod_execution *e = NULL;
+	struct cod_error *err = NULL;
+	if (cod_cstore_get(c->store, id, &e, &err) < 0 || e->compute_state.type != COD_EXEC_BID_ACCEPTED ||
+	    !e->job || !e->job->ntasks) {
+		if (err)
+			cod_warn("compute", "queued execution=%s: %s", id, err->message);
+		cod_error_free(err);
+		cod_execution_free(e);
+		cod_buffer_done(&c->buffer, need);
+		free(id);
+		return;
+	}
+	const struct cod_executor_ops *ops = cod_executor_find(e->job->tasks[0].engine.type);
+	if (!ops) {
+		cleanup_free char *msg =
+		    xasprintf("node does not support engine \"%s\"",
+			      e->job->tasks[0].engine.type ? e->job->tasks[0].engine.type : "");
+		fail_execution(c, e, msg, false);
+		cod_execution_free(e);
+		cod_buffer_done(&c->buffer, need);
+		free(id);
+		return;
+	}
+	struct compute_running *r = xcalloc(1, sizeof(*r));
+	r->c = c;
+	r->execution_id = id;
+	r->execution = e;
+	r->ops = ops;
+	r->need = *need;
+	r->exec_dir = xasprintf("%s/executions/%s", c->dir, id);
+	build_env(r);
+	cod_executor_run_init(&r->run, COD_RUN_OUTPUT_MAX);
+	r->run.execution = r->execution;
+	r->run.task = &r->execution->job->tasks[0];
+	r->run.env = &r->env;
+	r->run.exec_dir = r->exec_dir;
+	int64_t timeout_s = r->run.task->timeouts.execution_timeout;
+	if (timeout_s > 0 && !long_running(e)) {
+		r->timeout_s = timeout_s;
+		r->deadline_ms = cod_mono_ms() + timeout_s * 1000;
+	}
+	int prc = pthread_create(&r->thread, NULL, runner_main, r);
+	if (prc != 0) {
+		cleanup_free char *msg = xasprintf("start execution thread: %s", strerror(prc));
+		struct cod_execution *copy = cod_execution_dup(e);
+		fail_execution(c, copy, msg, false);
+		cod_execution_free(copy);
+		cod_buffer_done(&c->buffer, need);
+		running_free(r);
+		return;
+	}
+	r->next = c->running;
+	c->running = r;
+}
+
+static void start_ready_locked(struct cod_compute *c)
+{
+	char *id;
+	struct cod_resources need;
+	while (!c->stopping && cod_buffer_next(&c->buffer, &id, &need))
+		start_one(c, id, &need);
+}
+
+static void reap_locked(struct cod_compute *c)
+{
+	struct compute_running **pp = &c->running;
+	while (*pp) {
+		struct compute_running *r = *pp;
+		if (!r->done) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		/* The thread set done as its last act under the lock; joining
+		 * waits only for it to return. */
+		pthread_join(r->thread, NULL);
+		cod_buffer_done(&c->buffer, &r->need);
+		running_free(r);
+	}
+}
+
+void cod_compute_reap(struct cod_compute *c, bool wait)
+{
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		reap_locked(c);
+		if (!wait || !c->running)
+			break;
+		struct timespec ts;
+		cod_compute_deadline(&ts, 100);
+		pthread_cond_timedwait(&c->agent_cond, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ExecutionTimeout: cancel what ran too long; returns the next deadline
+ * (0 = none). c->lock held. */
+static int64_t check_timeouts_locked(struct cod_compute *c)
+{
+	int64_t now = cod_mono_ms(), next = 0;
+	for (struct compute_running *r = c->running; r; r = r->next) {
+		if (!r->deadline_ms || r->done || r->timed_out)
+			continue;
+		if (now >= r->deadline_ms) {
+			cod_info("compute", "execution=%s exceeded its %llds ExecutionTimeout; cancelling",
+				 r->execution_id, (long long)r->timeout_s);
+			r->timed_out = true;
+			cod_executor_cancel(r->ops, &r->run);
+		} else if (!next || r->deadline_ms < next) {
+			next = r->deadline_ms;
+		}
+	}
+	return next;
+}
+
+void cod_compute_tick(struct cod_compute *c)
+{
+	pthread_mutex_lock(&c->lock);
+	reap_locked(c);
+	check_timeouts_locked(c);
+	start_ready_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *agent_main(void *arg)
+{
+	struct cod_compute *c = arg;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->stopping && c->in_head) {
+			struct compute_inbound *in = c->in_head;
+			c->in_head = in->next;
+			if (!c->in_head)
+				c->in_tail = NULL;
+			c->in_len--;
+			handle_locked(c, &in->env);
+			cod_envelope_release(&in->env);
+			free(in);
+		}
+		reap_locked(c);
+		int64_t next = check_timeouts_locked(c);
+		start_ready_locked(c);
+		if (c->stopping && !c->running)
+			break;
+		int64_t wait_ms = 1000;
+		if (next) {
+			int64_t left = next - cod_mono_ms();
+			wait_ms = left < 1 ? 1 : left < wait_ms ? left : wait_ms;
+		}
+		struct timespec ts;
+		cod_compute_deadline(&ts, wait_ms);
+		if (!c->in_head || c->stopping)
+			pthread_cond_timedwait(&c->agent_cond, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------- inbound */
+
+static void on_inbound(void *ctx, const char *subject, const char *reply, const char *data, size_t len)
+{
+	(void)subject;
+	(void)reply;
+	struct cod_compute *c = ctx;
+	struct compute_inbound *in = xcalloc(1, sizeof(*in));
+	struct cod_error *err = NULL;
+	if (cod_envelope_decode(data, len, &in->env, &err) < 0) {
+		cod_warn("compute", "dropped a message on %s: %s", c->subj_in, err->message);
+		cod_error_free(err);
+		free(in);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping || c->in_len >= INBOUND_MAX) {
+		pthread_mutex_unlock(&c->lock);
+		cod_envelope_release(&in->env);
+		free(in);
+		return;
+	}
+	if (c->in_tail)
+		c->in_tail->next = in;
+	else
+		c->in_head = in;
+	c->in_tail = in;
+	c->in_len++;
+	pthread_cond_broadcast(&c->agent_cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void on_state(void *ctx, bool connected)
+{
+	struct cod_compute *c = ctx;
+	pthread_mutex_lock(&c->lock);
+	c->connected = connected;
+	/* Either way the session starts over: after a reconnect the
+	 * orchestrator may have restarted, so handshake and resend. */
+	c->session_ok = false;
+	c->session_gen++;
+	pthread_cond_broadcast(&c->ctrl_cond);
+	pthread_cond_broadcast(&c->disp_cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ------------------------------------------------------------ recovery */
+
+static int recover(struct cod_compute *c, struct cod_error **err)
+{
+	struct cod_execution **list = NULL;
+	size_t n = 0;
+	if (cod_cstore_list(c->store, &list, &n, err) < 0)
+		return -1;
+	int rc = 0;
+	size_t failed = 0, restarted = 0;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct cod_execution *e = list[i];
+		if (!executing(e->compute_state.type))
+			continue;
+		if (long_running(e)) {
+			if (e->compute_state.type != COD_EXEC_BID_ACCEPTED &&
+			    set_state(c, e, COD_EXEC_BID_ACCEPTED, "restarting after the node restarted",
+				      NULL, NULL, 0) < 0)
+				rc = -1;
+			else
+				enqueue(c, e);
+			restarted++;
+		} else {
+			if (set_state(c, e, COD_EXEC_FAILED, RESTART_FAILED_MSG, COD_MSG_COMPUTE_ERROR,
+				      compute_error(e, RESTART_FAILED_MSG, false), 0) < 0)
+				rc = -1;
+			failed++;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	cod_cstore_list_free(list, n);
+	if (rc < 0)
+		return cod_error_set(err, COD_E_DATASTORE,
+				     "recover executions: cannot write the compute store");
+	if (failed || restarted)
+		cod_info(
+		    "compute",
+		    "recovered: %zu batch/ops executions failed, %zu daemon/service executions restarted",
+		    failed, restarted);
+	return 0;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static int check_node_id(const char *id, struct cod_error **err)
+{
+	for (const char *p = id; *p; p++) {
+		if (*p == '.' || *p == '*' || *p == '>' || (unsigned char)*p <= ' ' || *p == 0x7f) {
+			cod_error_set(err, COD_E_CONFIG,
+				      "node name \"%s\" cannot be used: it holds '%c', which NATS "
+				      "subjects do not allow",
+				      id, *p > ' ' ? *p : ' ');
+			if (err)
+				cod_error_hint(*err,
+					       "set NodeName (or --name) to letters, digits, '-' and '_'");
+			return -1;
+		}
+	}
+	if (!*id)
+		return cod_error_set(err, COD_E_CONFIG, "the node name is empty");
+	return 0;
+}
+
+static char *join_urls(const struct cod_strlist *l)
+{
+	struct cod_buf b = COD_BUF_INIT;
+	for (size_t i = 0; i < l->n; i++) {
+		if (cod_str_empty(l->items[i]))
+			continue;
+		if (b.len)
+			cod_buf_addch(&b, ',');
+		cod_buf_addstr(&b, l->items[i]);
+	}
+	if (!b.len)
+		cod_buf_addstr(&b, DEFAULT_URL);
+	return cod_buf_detach(&b, NULL);
+}
+
+static char *without_userinfo(const char *urls)
+{
+	struct cod_buf b = COD_BUF_INIT;
+	cod_buf_addstr(&b, "");
+	for (const char *p = urls; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		cleanup_free char *one = xstrndup(p, n);
+		char *host = strstr(one, "://");
+		host = host ? host + 3 : one;
+		char *at = strrchr(host, '@');
+		if (b.len)
+			cod_buf_addch(&b, ',');
+		cod_buf_add(&b, one, (size_t)(host - one));
+		cod_buf_addstr(&b, at ? at + 1 : host);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return cod_buf_detach(&b, NULL);
+}
+
+static void node_labels(struct cod_compute *c, const struct cod_kvlist *gpu_labels)
+{
+	struct utsname u;
+	const char *arch = "unknown";
+	if (uname(&u) == 0)
+		arch = !strcmp(u.machine, "x86_64")    ? "amd64"
+		       : !strcmp(u.machine, "aarch64") ? "arm64"
+						       : u.machine;
+	cod_kvlist_copy(&c->labels, &c->cfg->labels);
+	cod_kvlist_set(&c->labels, "name", c->node_id);
+	cod_kvlist_set(&c->labels, "os_type", "linux");
+	cod_kvlist_set(&c->labels, "os_arch", arch);
+	for (size_t i = 0; i < gpu_labels->n; i++)
+		cod_kvlist_set(&c->labels, gpu_labels->items[i].key, gpu_labels->items[i].value);
+}
+
+static void compute_free(struct cod_compute *c)
+{
+	while (c->in_head) {
+		struct compute_inbound *in = c->in_head;
+		c->in_head = in->next;
+		cod_envelope_release(&in->env);
+		free(in);
+	}
+	cod_buffer_release(&c->buffer);
+	cod_cstore_close(c->store);
+	cod_kvlist_release(&c->labels);
+	cod_strlist_release(&c->engines);
+	cod_strlist_release(&c->publishers);
+	cod_strlist_release(&c->storages);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->agent_cond);
+	pthread_cond_destroy(&c->ctrl_cond);
+	pthread_cond_destroy(&c->disp_cond);
+	free(c->node_id);
+	free(c->dir);
+	free(c->url);
+	free(c->url_display);
+	free(c->subj_in);
+	free(c->subj_out);
+	free(c->subj_ctrl);
+	free(c);
+}
+
+int cod_compute_open(const struct cod_config *cfg, struct cod_compute **out, struct cod_error **err)
+{
+	*out = NULL;
+	/* Declared before the first goto: cleanup runs at every exit. */
+	cleanup_free char *exec_root = NULL, *db = NULL, *mem = NULL, *disk = NULL;
+	struct cod_kvlist gpu_labels = {0};
+	struct cod_compute *c = xcalloc(1, sizeof(*c));
+	c->cfg = cfg;
+	pthread_mutex_init(&c->lock, NULL);
+	cond_init_mono(&c->agent_cond);
+	cond_init_mono(&c->ctrl_cond);
+	cond_init_mono(&c->disp_cond);
+	c->start_time = cod_now_ns();
+	c->request_timeout_ms = REQUEST_TIMEOUT_MS;
+	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");
+	c->fault_duplicate = fault && *fault && strcmp(fault, "0");
+	if (c->fault_duplicate)
+		cod_warn("compute",
+			 "COD_FAULT_DUPLICATE_MESSAGES is set: messages go out duplicated and reordered");
+	c->heartbeat_ms = cfg->compute_heartbeat_ms > 0 ? cfg->compute_heartbeat_ms : DEFAULT_HEARTBEAT_MS;
+	c->info_update_ms =
+	    cfg->compute_info_update_ms > 0 ? cfg->compute_info_update_ms : DEFAULT_INFO_UPDATE_MS;
+
+	c->node_id = cod_node_name(cfg, err);
+	if (!c->node_id || check_node_id(c->node_id, err) < 0)
+		goto fail;
+	c->subj_in = cod_subject_in(c->node_id);
+	c->subj_out = cod_subject_out(c->node_id);
+	c->subj_ctrl = cod_subject_ctrl(c->node_id);
+	c->url = join_urls(&cfg->compute_orchestrators);
+	c->url_display = without_userinfo(c->url);
+	c->dir = xasprintf("%s/compute", cfg->data_dir);
+	exec_root = xasprintf("%s/executions", c->dir);
+	if (cod_mkdir_p(exec_root, 0700, err) < 0)
+		goto fail;
+	db = xasprintf("%s/state.db", c->dir);
+	if (cod_cstore_open(db, &c->store, err) < 0)
+		goto fail;
+
+	cod_capacity_system(c->dir, &c->system, &gpu_labels);
+	node_labels(c, &gpu_labels);
+	cod_kvlist_release(&gpu_labels);
+	if (cod_capacity_allocate(cfg->compute_alloc_cpu, cfg->compute_alloc_memory, cfg->compute_alloc_disk,
+				  cfg->compute_alloc_gpu, &c->system, &c->max, err) < 0)
+		goto fail;
+	cod_executor_installed(&c->engines);
+	for (size_t i = 0; i < COD_ARRAY_SIZE(publishers_installed); i++)
+		cod_strlist_add(&c->publishers, publishers_installed[i]);
+	c->bidder.max = c->max;
+	c->bidder.publishers = &c->publishers;
+	c->bidder.storages = &c->storages;
+	c->bidder.env_allowlist = &cfg->compute_env_allowlist;
+	c->bidder.reject_networked = cfg->compute_reject_networked;
+	c->bidder.reject_stateless = cfg->compute_reject_stateless;
+	cod_buffer_init(&c->buffer, &c->max);
+
+	c->last_orch_seq = cod_cstore_last_orch_seq(c->store);
+	c->outbox_last = cod_cstore_outbox_last(c->store);
+	if (recover(c, err) < 0)
+		goto fail;
+	mem = cod_format_bytes(c->max.memory);
+	disk = cod_format_bytes(c->max.disk);
+	cod_info("compute", "node=%s capacity cpu=%g memory=%s disk=%s gpu=%llu engines=%zu", c->node_id,
+		 c->max.cpu, mem, disk, (unsigned long long)c->max.gpu, c->engines.n);
+	*out = c;
+	return 0;
+fail:
+	compute_free(c);
+	return -1;
+}
+
+int cod_compute_start(const struct cod_config *cfg, struct cod_compute **out, struct cod_error **err)
+{
+	*out = NULL;
+	struct cod_compute *c = NULL;
+	if (cod_compute_open(cfg, &c, err) < 0)
+		return -1;
+	cleanup_free char *conn_name = xasprintf("cod-compute-%s", c->node_id);
+	struct cod_nats_opts o = {
+	    .url = c->url,
+	    .token = cod_str_empty(cfg->compute_token) ? NULL : cfg->compute_token,
+	    .name = conn_name,
+	    .on_state = on_state,
+	    .ctx = c,
+	    .connect_timeout_ms = 5000,
+	};
+	if (cod_nats_connect(&o, &c->nc, err) < 0) {
+		cod_error_wrap(err, "compute node \"%s\"", c->node_id);
+		goto fail;
+	}
+	c->connected = true;
+	if (cod_nats_subscribe(c->nc, c->subj_in, on_inbound, c, err) < 0)
+		goto fail;
+	if (pthread_create(&c->agent_thr, NULL, agent_main, c) != 0)
+		goto thread_fail;
+	c->agent_started = true;
+	if (pthread_create(&c->disp_thr, NULL, cod_compute_disp_main, c) != 0)
+		goto thread_fail;
+	c->disp_started = true;
+	if (pthread_create(&c->ctrl_thr, NULL, cod_compute_ctrl_main, c) != 0)
+		goto thread_fail;
+	c->ctrl_started = true;
+	cod_info("compute", "node=%s connected to %s; subscribed to %s", c->node_id, c->url_display,
+		 c->subj_in);
+	*out = c;
+	return 0;
+thread_fail:
+	cod_error_set(err, COD_E_INTERNAL, "start compute threads: %s", strerror(errno));
+fail:
+	cod_compute_stop(c);
+	return -1;
+}
+
+const char *cod_compute_node_id(const struct cod_compute *c)
+{
+	return c->node_id;
+}
+
+const char *cod_compute_url(const struct cod_compute *c)
+{
+	return c->url_display;
+}
+
+void cod_compute_stop(struct cod_compute *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	for (struct compute_running *r = c->running; r; r = r->next)
+		cod_executor_cancel(r->ops, &r->run);
+	pthread_cond_broadcast(&c->agent_cond);
+	pthread_cond_broadcast(&c->ctrl_cond);
+	pthread_mutex_unlock(&c->lock);
+
+	/* Runners end and record their outcome; then the control loop. */
+	if (c->agent_started)
+		pthread_join(c->agent_thr, NULL);
+	cod_compute_reap(c, true);
+	if (c->ctrl_started)
+		pthread_join(c->ctrl_thr, NULL);
+	/* Give the final messages a moment to reach the orchestrator; what
+	 * does not make it is resent after the next handshake. */
+	if (c->disp_started) {
+		cod_compute_flush_outbox(c, 2000);
+		pthread_mutex_lock(&c->lock);
+		c->disp_stop = true;
+		pthread_cond_broadcast(&c->disp_cond);
+		pthread_mutex_unlock(&c->lock);
+		pthread_join(c->disp_thr, NULL);
+	}
+	if (c->nc) {
+		cod_compute_send_shutdown(c);
+		cod_nats_close(c->nc);
+		c->nc = NULL;
+	}
+	cod_info("compute", "node=%s stopped", c->node_id ? c->node_id : "?");
+	compute_free(c);
+}

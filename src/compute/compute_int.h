@@ -1,0 +1,277 @@
+/*
+ * compute_int.h - what the compute node's files share, and what the unit
+ * tests drive directly. Not part of the node's interface (compute.h is).
+ *
+ *   capacity.c  system resources, Compute.AllocatedCapacity, resource math
+ *   buffer.c    the executor buffer: priority queue + capacity tracker
+ *   bidder.c    semantic and resource checks of an AskForBid
+ *   cstore.c    the node's execution store and outbox (SQLite)
+ *   agent.c     the node: lifecycle, message handlers, recovery, runners
+ *   session.c   handshake, heartbeats, node info, the outbox dispatcher
+ */
+#ifndef COD_COMPUTE_INT_H
+#define COD_COMPUTE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/error.h"
+#include "compute/compute.h"
+#include "config/config.h"
+#include "executor/executor.h"
+#include "model/model.h"
+#include "transport/transport.h"
+
+/* RunOutput.Stdout / stderr are cut to this many bytes (Bacalhau: 2 KB). */
+#define COD_RUN_OUTPUT_MAX 2048
+
+/* ----------------------------------------------------------- capacity */
+
+/* What this machine has: CPUs usable by this process, MemTotal, free disk
+ * of data_dir (statvfs f_bavail), and GPUs from nvidia-smi (count; labels
+ * GPU-<i> and GPU-<i>-Memory added to gpu_labels when it is not NULL). */
+void cod_capacity_system(const char *data_dir, struct cod_resources *out, struct cod_kvlist *gpu_labels);
+
+/* Compute.AllocatedCapacity: each of cpu, memory, disk, gpu is a
+ * percentage of the system's ("80%") or an absolute k8s-style value
+ * ("2", "500m", "4Gi", "1"); NULL or "" = 100%. COD_E_CONFIG naming the
+ * key on a bad value. */
+int cod_capacity_allocate(const char *cpu, const char *memory, const char *disk, const char *gpu,
+			  const struct cod_resources *system, struct cod_resources *out,
+			  struct cod_error **err);
+
+/* need fits when used + need <= max in every dimension. */
+bool cod_resources_fit(const struct cod_resources *need, const struct cod_resources *used,
+		       const struct cod_resources *max);
+void cod_resources_add(struct cod_resources *acc, const struct cod_resources *r);
+void cod_resources_sub(struct cod_resources *acc, const struct cod_resources *r); /* floors at 0 */
+/* "cpu 4 > node max 2" for the first dimension of need above max (heap),
+ * NULL when need fits into max. */
+char *cod_resources_exceeds(const struct cod_resources *need, const struct cod_resources *max);
+
+/* ------------------------------------------------------------- buffer */
+
+struct cod_buffer_item {
+	char *execution_id;
+	int64_t priority; /* Job.Priority: higher runs first */
+	uint64_t order;	  /* FIFO among equal priorities */
+	struct cod_resources need;
+};
+
+/*
+ * Queued executions sorted by priority (then arrival), and the capacity
+ * that running ones use. Not locked: the agent owns it.
+ */
+struct cod_buffer {
+	struct cod_resources max;
+	struct cod_resources running; /* usage of started executions */
+	struct cod_resources queued;  /* usage of queued ones */
+	size_t nrunning;
+	struct cod_buffer_item *items;
+	size_t n, alloc;
+	uint64_t next_order;
+};
+
+void cod_buffer_init(struct cod_buffer *b, const struct cod_resources *max);
+void cod_buffer_release(struct cod_buffer *b);
+/* Queue an execution. -1 (COD_E_EXHAUSTED) when need can never fit into
+ * max; a known ID is not queued twice (returns 0). */
+int cod_buffer_enqueue(struct cod_buffer *b, const char *execution_id, int64_t priority,
+		       const struct cod_resources *need, struct cod_error **err);
+/* Take the first queued execution (by priority, then FIFO) that fits into
+ * the free capacity, skipping ahead past ones that do not; its usage
+ * moves to running. *execution_id is heap. false when none fits. */
+bool cod_buffer_next(struct cod_buffer *b, char **execution_id, struct cod_resources *need);
+/* A started execution ended: release its usage. */
+void cod_buffer_done(struct cod_buffer *b, const struct cod_resources *need);
+/* Drop a queued execution; false when it is not queued. */
+bool cod_buffer_remove(struct cod_buffer *b, const char *execution_id);
+bool cod_buffer_contains(const struct cod_buffer *b, const char *execution_id);
+/* max - running. */
+void cod_buffer_available(const struct cod_buffer *b, struct cod_resources *out);
+
+/* ------------------------------------------------------------- bidder */
+
+struct cod_bidder {
+	struct cod_resources max;		 /* MaxCapacity */
+	const struct cod_strlist *publishers;	 /* installed publisher types */
+	const struct cod_strlist *storages;	 /* installed input source types */
+	const struct cod_strlist *env_allowlist; /* Compute.Env.AllowList globs */
+	bool reject_networked;
+	bool reject_stateless;
+};
+
+/*
+ * Decide an AskForBid. Semantic checks first (engine installed, publisher
+ * installed, input sources installed, network type supported by the
+ * engine, env: references allow-listed, admission rules), then resources
+ * (Tasks[0] resources must fit into max). true = bid; false with *reason
+ * (heap) naming the first problem: "node does not support engine
+ * \"docker\"", "job needs cpu 4 > node max 2". *need is the task's
+ * resources either way (zero when they cannot be parsed).
+ */
+bool cod_bidder_bid(const struct cod_bidder *b, const struct cod_execution *e, struct cod_resources *need,
+		    char **reason);
+
+/* -------------------------------------------------------------- store */
+
+/*
+ * The node's execution store, DataDir/compute/state.db: executions (their
+ * JSON with the compute state as a column), the outbox of messages to the
+ * orchestrator (seq, type, payload), and two counters: the last
+ * orchestrator sequence number processed and the last outbox sequence
+ * number handed out (numbers never go back, even after acked rows are
+ * deleted). WAL, synchronous=FULL (COD_STORE_SYNC=normal|off to relax).
+ * One connection behind a mutex: any thread may call.
+ */
+struct cod_cstore;
+
+int cod_cstore_open(const char *path, struct cod_cstore **out, struct cod_error **err);
+void cod_cstore_close(struct cod_cstore *s);
+
+/* One execution; COD_E_NOT_FOUND when unknown. *out is the caller's. */
+int cod_cstore_get(struct cod_cstore *s, const char *id, struct cod_execution **out, struct cod_error **err);
+/* Every execution, oldest first; free with cod_cstore_list_free(). */
+int cod_cstore_list(struct cod_cstore *s, struct cod_execution ***out, size_t *n, struct cod_error **err);
+void cod_cstore_list_free(struct cod_execution **list, size_t n);
+
+/* One transaction: an execution upsert, an outbox message and the new
+ * last processed orchestrator seq, each optional. */
+struct cod_cstore_write {
+	const struct cod_execution *execution; /* or NULL */
+	const char *msg_type;		       /* or NULL */
+	const char *msg_payload;	       /* JSON text */
+	uint64_t orch_seq;		       /* 0 = unchanged */
+	uint64_t msg_seq;		       /* out: the message's seq */
+};
+int cod_cstore_write(struct cod_cstore *s, struct cod_cstore_write *w, struct cod_error **err);
+
+struct cod_cstore_msg {
+	uint64_t seq;
+	char *type;
+	char *payload;
+	int64_t create_time;
+};
+/* Messages with seq > after, in order, at most limit. */
+int cod_cstore_outbox_pending(struct cod_cstore *s, uint64_t after, size_t limit, struct cod_cstore_msg **out,
+			      size_t *n, struct cod_error **err);
+void cod_cstore_msgs_free(struct cod_cstore_msg *m, size_t n);
+/* Delete messages with seq <= seq (the orchestrator has them). */
+int cod_cstore_outbox_ack(struct cod_cstore *s, uint64_t seq, struct cod_error **err);
+/* After a handshake in which the orchestrator said it has messages up to
+ * lcs (and those were acknowledged): make the pending messages follow lcs
+ * without a hole (lcs+1, lcs+2, ...) and continue numbering after them.
+ * Nothing changes in the usual case; it renumbers when a store was reset
+ * or the orchestrator lost messages it had acknowledged, so that delivery
+ * does not wait forever for messages that no longer exist. */
+int cod_cstore_outbox_resume(struct cod_cstore *s, uint64_t lcs, bool *changed, struct cod_error **err);
+uint64_t cod_cstore_last_orch_seq(struct cod_cstore *s);
+uint64_t cod_cstore_outbox_last(struct cod_cstore *s);
+
+/* -------------------------------------------------------------- agent */
+
+struct compute_inbound {
+	struct cod_envelope env;
+	struct compute_inbound *next;
+};
+
+/* One started execution and its thread. */
+struct compute_running {
+	struct cod_compute *c;
+	char *execution_id;
+	struct cod_execution *execution; /* the runner's copy */
+	const struct cod_executor_ops *ops;
+	struct cod_executor_run run;
+	struct cod_kvlist env;
+	char *exec_dir;
+	struct cod_resources need;
+	pthread_t thread;
+	int64_t deadline_ms; /* cod_mono_ms(); 0 = no ExecutionTimeout */
+	int64_t timeout_s;
+	bool timed_out;
+	bool done; /* the thread finished its work; join it */
+	struct compute_running *next;
+};
+
+struct cod_compute {
+	const struct cod_config *cfg;
+	char *node_id;
+	char *dir; /* DataDir/compute */
+	char *url; /* orchestrators, comma-separated, as configured */
+	char *url_display;
+	char *subj_in, *subj_out, *subj_ctrl;
+	struct cod_cstore *store;
+	struct cod_nats *nc;
+	int64_t start_time; /* Unix ns */
+	int request_timeout_ms;
+	/* COD_FAULT_DUPLICATE_MESSAGES (tests): the dispatcher sends every
+	 * pair of messages as b a a b. */
+	bool fault_duplicate;
+	int64_t heartbeat_ms, info_update_ms;
+
+	struct cod_resources system, max;
+	struct cod_kvlist labels;
+	struct cod_strlist engines, publishers, storages;
+	struct cod_bidder bidder;
+
+	pthread_mutex_t lock;
+	pthread_cond_t agent_cond, ctrl_cond, disp_cond; /* CLOCK_MONOTONIC */
+	bool stopping;					 /* no new work; runners are being cancelled */
+	bool disp_stop;					 /* the dispatcher ends (after a last flush) */
+
+	struct compute_inbound *in_head, *in_tail;
+	size_t in_len;
+	uint64_t last_orch_seq; /* mirrors the store */
+
+	bool connected;
+	bool session_ok;    /* handshake accepted since the last (re)connect */
+	bool heartbeat_now; /* a gap was seen: tell the orchestrator soon */
+	uint64_t session_gen;
+	uint64_t disp_cursor; /* last seq published in this session */
+	uint64_t outbox_last; /* last seq appended */
+	uint64_t acked_seq;   /* last LastComputeSeqNum seen */
+	int ack_stalls;	      /* heartbeats in a row without ack progress */
+
+	struct cod_buffer buffer;
+	struct compute_running *running;
+
+	pthread_t agent_thr, ctrl_thr, disp_thr;
+	bool agent_started, ctrl_started, disp_started;
+};
+
+/*
+ * Open the node without connecting: node ID, store, capacity, labels,
+ * startup recovery (batch/ops executions that were executing become
+ * Failed with a ComputeError in the outbox; daemon/service ones go back
+ * to BidAccepted and into the buffer). cod_compute_start() is this plus
+ * NATS and threads; tests drive it directly.
+ */
+int cod_compute_open(const struct cod_config *cfg, struct cod_compute **out, struct cod_error **err);
+/* Process one inbound envelope now on the calling thread (as the agent
+ * thread does): Seq == last+1 is handled, older ones are dropped, gaps
+ * ignored. */
+void cod_compute_handle(struct cod_compute *c, const struct cod_envelope *env);
+/* One round of the agent's housekeeping (tests drive it without the
+ * agent thread): join finished runners, enforce ExecutionTimeout, start
+ * every queued execution that fits. */
+void cod_compute_tick(struct cod_compute *c);
+/* Join finished runners and release their capacity; with wait, first
+ * wait until every runner finished. */
+void cod_compute_reap(struct cod_compute *c, bool wait);
+
+/* session.c: the connection side. Called with c->lock NOT held. */
+void *cod_compute_ctrl_main(void *arg);
+void *cod_compute_disp_main(void *arg);
+/* NodeInfo as sent in Handshake and UpdateNodeInfo (c->lock held). */
+json_t *cod_compute_node_info_json(struct cod_compute *c);
+/* Send ShutdownNotice (best effort, short timeout). */
+void cod_compute_send_shutdown(struct cod_compute *c);
+/* Wait up to timeout_ms until the outbox is published (c->lock NOT held). */
+void cod_compute_flush_outbox(struct cod_compute *c, int timeout_ms);
+/* Deadline helper for CLOCK_MONOTONIC condition variables. */
+void cod_compute_deadline(struct timespec *ts, int64_t ms_from_now);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * dispatch.c - publishes each node's outbox in sequence order. Woken after
+ * every commit that added messages, after handshakes (resume) and when a
+ * heartbeat shows messages went unacknowledged for too long (resend).
+ */
+#include "orchestrator/orchestrator_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/util.h"
+#include "common/banned.h"
+
+#define BATCH 256
+
+/* Publish what node_id has after its sent position; returns how many. */
+static size_t pump(struct cod_orchestrator *o, const char *node_id)
+{
+	pthread_mutex_lock(&o->nodes_lock);
+	struct orch_node *ne = orch_node_find(o, node_id);
+	bool ok = ne && ne->state->connection == COD_NODE_CONNECTED;
+	uint64_t from = ok ? ne->sent_seq : 0;
+	pthread_mutex_unlock(&o->nodes_lock);
+	if (!ok)
+		return 0;
+	struct cod_outbox_msg *msgs = NULL;
+	size_t n = 0;
+	struct cod_error *err = NULL;
+	if (cod_store_outbox_pending(o->store, node_id, from, BATCH, &msgs, &n, &err) < 0) {
+		cod_warn("dispatch", "node=%s outbox: %s", node_id, err->message);
+		cod_error_free(err);
+		return 0;
+	}
+	cleanup_free char *subject = cod_subject_in(node_id);
+	char **data = xcalloc(n ? n : 1, sizeof(char *));
+	size_t *lens = xcalloc(n ? n : 1, sizeof(size_t));
+	for (size_t i = 0; i < n; i++) {
+		json_t *payload = json_loads(msgs[i].payload, 0, NULL);
+		struct cod_envelope env = {.type = msgs[i].type, .seq = msgs[i].seq, .source = o->self.node_id,
+					   .time = cod_now_ns(), .payload = payload ? payload : json_object()};
+		data[i] = cod_envelope_encode(&env, &lens[i]);
+		json_decref(env.payload);
+	}
+	/* Test hook (fault injection): every pair goes out reordered and
+	 * duplicated, b a a b, which receivers must absorb. */
+	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");
+	bool dup = fault && *fault && strcmp(fault, "0");
+	uint64_t last = from;
+	size_t sent = 0;
+	for (size_t i = 0; i < n; i++) {
+		int rc = 0;
+		if (dup && i + 1 < n && i % 2 == 0) {
+			size_t order[] = {i + 1, i, i, i + 1};
+			for (size_t k = 0; k < 4 && rc == 0; k++)
+				rc = cod_nats_publish(o->nc, subject, data[order[k]], lens[order[k]], &err);
+			if (rc == 0) {
+				last = msgs[i + 1].seq;
+				sent += 2;
+				i++;
+				continue;
+			}
+		} else {
+			rc = cod_nats_publish(o->nc, subject, data[i], lens[i], &err);
+			if (rc == 0 && dup)
+				rc = cod_nats_publish(o->nc, subject, data[i], lens[i], &err);
+		}
+		if (rc < 0) {
+			cod_debug("dispatch", "node=%s seq=%llu not sent: %s", node_id, (unsigned long long)msgs[i].seq,
+				  err->message);
+			cod_error_free(err);
+			err = NULL;
+			break;
+		}
+		last = msgs[i].seq;
+		sent++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(data[i]);
+	free(data);
+	free(lens);
+	for (size_t i = 0; i < n; i++)
+		cod_outbox_msg_release(&msgs[i]);
+	free(msgs);
+	if (sent) {
+		pthread_mutex_lock(&o->nodes_lock);
+		ne = orch_node_find(o, node_id);
+		/* a handshake may have reset the position meanwhile: keep it */
+		if (ne && ne->sent_seq == from) {
+			ne->sent_seq = last;
+			ne->last_send_ms = cod_mono_ms();
+		}
+		pthread_mutex_unlock(&o->nodes_lock);
+	}
+	return sent;
+}
+
+void *orch_dispatch_main(void *arg)
+{
+	struct cod_orchestrator *o = arg;
+	for (;;) {
+		pthread_mutex_lock(&o->lock);
+		if (!o->dispatch_kick && !o->stopping) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&o->cond, &o->lock, &ts);
+		}
+		bool stopping = o->stopping;
+		o->dispatch_kick = false;
+		pthread_mutex_unlock(&o->lock);
+		if (stopping)
+			return NULL;
+		struct cod_strlist ids = {0};
+		pthread_mutex_lock(&o->nodes_lock);
+		for (size_t i = 0; i < o->nnodes; i++)
+			if (o->nodes[i].state->connection == COD_NODE_CONNECTED)
+				cod_strlist_add(&ids, o->nodes[i].state->info.node_id);
+		pthread_mutex_unlock(&o->nodes_lock);
+		bool more = false;
+		for (size_t i = 0; i < ids.n; i++)
+			if (pump(o, ids.items[i]) == BATCH)
+				more = true;
+		cod_strlist_release(&ids);
+		if (more)
+			orch_kick_dispatcher(o);
+	}
+}

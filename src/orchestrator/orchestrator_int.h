@@ -1,0 +1,116 @@
+/*
+ * orchestrator_int.h - what the orchestrator's files share. Not an
+ * interface (orchestrator.h is).
+ *
+ * Threads and what they own:
+ *   - API threads (libmicrohttpd): submit/stop/rerun write the store, then
+ *     hand the new evaluation to the broker (orch_eval_created);
+ *   - NATS delivery threads: control requests (node manager, nodes.c)
+ *     answer at once; data messages are queued for the inbox thread;
+ *   - the inbox thread (inbox.c): compute results -> store -> evaluations;
+ *   - scheduler workers (workers.c): broker -> scheduler -> plan -> store;
+ *   - the dispatcher (dispatch.c): store outbox -> NATS, in sequence order;
+ *   - housekeeping (orchestrator.c): node health and timeouts.
+ * The node table is shared under nodes_lock; everything durable goes
+ * through the store.
+ */
+#ifndef COD_ORCHESTRATOR_INT_H
+#define COD_ORCHESTRATOR_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "config/config.h"
+#include "orchestrator/broker.h"
+#include "orchestrator/orchestrator.h"
+#include "orchestrator/scheduler.h"
+#include "store/store.h"
+#include "transport/transport.h"
+
+struct orch_node {
+	struct cod_node_state *state; /* owned */
+	bool compute_seq_known;       /* false until the first message after a restart */
+	uint64_t last_compute_seq;    /* last data message processed from the node */
+	uint64_t sent_seq;            /* last outbox seq published to the node */
+	uint64_t acked_seq;           /* last outbox seq the node acknowledged */
+	int64_t last_seen_ms;         /* monotonic, last handshake or heartbeat */
+	int64_t last_send_ms;         /* monotonic, last publish to the node */
+	bool dirty;                   /* live fields changed since last persisted */
+};
+
+struct inbox_item {
+	char *node_id;
+	char *data;
+	size_t len;
+	struct inbox_item *next;
+};
+
+struct cod_orchestrator {
+	const struct cod_config *cfg;
+	struct cod_store *store;
+	struct cod_api_server *api;
+	struct cod_api_ctx ctx;
+	struct cod_node_info self;
+	struct cod_sched_config sched_cfg;
+
+	struct cod_natsd *natsd;
+	char *nats_url;
+	struct cod_nats *nc;
+	struct cod_broker *broker;
+
+	pthread_mutex_t lock; /* stopping, dispatch_kick, inbox queue */
+	pthread_cond_t cond;
+	bool stopping;
+	bool dispatch_kick;
+	struct inbox_item *inbox_head, *inbox_tail;
+
+	pthread_t *workers;
+	size_t nworkers;
+	pthread_t dispatcher, inbox_thread, housekeeper;
+	bool threads_started;
+
+	pthread_mutex_t nodes_lock;
+	struct orch_node *nodes;
+	size_t nnodes, nodes_alloc;
+};
+
+/* orchestrator.c */
+/* Persist (in tx when given, else on its own) and, after commit, enqueue.
+ * With tx, the evaluation is appended to *later for the caller to enqueue
+ * after commit. */
+int orch_new_eval(struct cod_orchestrator *o, struct cod_store_tx *tx, const struct cod_job *job,
+		  const char *trigger, int64_t wait_until, struct cod_evaluation ***later, size_t *nlater,
+		  struct cod_error **err);
+void orch_enqueue_all(struct cod_orchestrator *o, struct cod_evaluation **evs, size_t n);
+/* Evaluations for every job with unfinished executions on node_id, plus
+ * (join) every active daemon job and every queued job. */
+void orch_node_event(struct cod_orchestrator *o, const char *node_id, bool join);
+void orch_kick_dispatcher(struct cod_orchestrator *o);
+
+/* nodes.c */
+int orch_nodes_load(struct cod_orchestrator *o, struct cod_error **err);
+void orch_nodes_free(struct cod_orchestrator *o);
+void orch_on_ctrl(void *ctx, const char *subject, const char *reply, const char *data, size_t len);
+/* Copies of every known node (caller frees each and the array). */
+void orch_nodes_snapshot(struct cod_orchestrator *o, struct cod_node_state ***out, size_t *n);
+/* Mark nodes silent for longer than the disconnect timeout; persist live
+ * fields of changed nodes. */
+void orch_nodes_check(struct cod_orchestrator *o, bool persist_all);
+/* The API changed a node's membership or deleted it: reload it. */
+void orch_node_changed(void *arg, const char *node_id);
+/* Find a node (nodes_lock held). */
+struct orch_node *orch_node_find(struct cod_orchestrator *o, const char *node_id);
+
+/* inbox.c */
+void orch_on_data(void *ctx, const char *subject, const char *reply, const char *data, size_t len);
+void *orch_inbox_main(void *arg);
+
+/* workers.c */
+void *orch_worker_main(void *arg);
+
+/* dispatch.c */
+void *orch_dispatch_main(void *arg);
+
+#endif

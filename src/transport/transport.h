@@ -1,0 +1,158 @@
+/*
+ * transport.h - how orchestrator and compute nodes talk: NATS.
+ *
+ * Compute nodes dial out to the orchestrator's NATS server (no inbound port
+ * on a compute node). Subjects, one set per compute node <id>:
+ *
+ *   cod.node.<id>.in    orchestrator -> compute, data plane (envelopes)
+ *   cod.node.<id>.out   compute -> orchestrator, data plane (envelopes)
+ *   cod.node.<id>.ctrl  compute -> orchestrator, request/reply control
+ *                       (Handshake, Heartbeat, UpdateNodeInfo, ShutdownNotice)
+ *
+ * Every message is a JSON envelope {Type, Seq, Source, Time, Payload}.
+ * Data-plane messages carry a per-direction sequence number taken from the
+ * sender's durable outbox (SQLite), so delivery is at-least-once and in
+ * order: the receiver processes Seq == last+1, drops Seq <= last
+ * (duplicates) and ignores gaps (the sender resends from the last
+ * acknowledged Seq). Acknowledgements travel in the control plane:
+ * heartbeats carry LastOrchestratorSeqNum, their replies LastComputeSeqNum.
+ * Control messages have Seq 0. Replies to control requests are envelopes
+ * too: Type "<request type>Response" (e.g. "HandshakeResponse"), Seq 0,
+ * Payload as documented below.
+ *
+ * Sequence resumption: the handshake reply's LastOrchestratorSeqNum is the
+ * last orchestrator message the orchestrator knows the node processed; a
+ * node whose own record is lower (it lost its state) adopts the reply's
+ * value, since earlier messages are gone. An orchestrator that has no record
+ * of a node's sequence (a new or wiped store) accepts the first data
+ * message it gets from that node as the start.
+ *
+ * Threads: callbacks run on libnats' delivery threads. They must only
+ * decode and enqueue into the owning component's queue (or, for control
+ * requests, do a short store operation and reply).
+ */
+#ifndef COD_TRANSPORT_H
+#define COD_TRANSPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* ---- message types (Bacalhau's NCL names) ---- */
+/* orchestrator -> compute */
+#define COD_MSG_ASK_FOR_BID "AskForBid"             /* {Execution (full, with Job)} */
+#define COD_MSG_BID_ACCEPTED "BidAccepted"          /* {ExecutionID, Accepted: true} */
+#define COD_MSG_BID_REJECTED "BidRejected"          /* {ExecutionID, Reason} */
+#define COD_MSG_CANCEL_EXECUTION "CancelExecution"  /* {ExecutionID, Reason} */
+/* compute -> orchestrator */
+#define COD_MSG_BID_RESULT "BidResult"              /* {ExecutionID, JobID, Accepted, Reason} */
+#define COD_MSG_RUN_RESULT "RunResult"              /* {ExecutionID, JobID, PublishResult, RunCommandResult} */
+#define COD_MSG_COMPUTE_ERROR "ComputeError"        /* {ExecutionID, JobID, Message} */
+/* cod addition: progress of an execution (integers of enum
+ * cod_exec_state): Preparing, Running or Publishing, with a Message such as
+ * "pulling image 12.3/45.0 MB" for users; and Cancelled or BidRejected to
+ * confirm that a stop reached an execution the node had started. */
+#define COD_MSG_EXECUTION_PROGRESS "ExecutionProgress" /* {ExecutionID, JobID, ComputeState, Message} */
+/* control requests (compute -> orchestrator, with reply) */
+#define COD_MSG_HANDSHAKE "Handshake"
+/* request {NodeInfo, StartTime, LastOrchestratorSeqNum}
+ * reply   {Accepted, Reason, LastComputeSeqNum, LastOrchestratorSeqNum} */
+#define COD_MSG_HEARTBEAT "Heartbeat"
+/* request {NodeID, AvailableCapacity, QueueUsedCapacity, LastOrchestratorSeqNum,
+ *          RunningExecutions, EnqueuedExecutions}
+ * reply   {Accepted, Reason, LastComputeSeqNum}  (Accepted false: handshake again) */
+#define COD_MSG_UPDATE_NODE_INFO "UpdateNodeInfo"  /* {NodeInfo} -> {Accepted, Reason} */
+#define COD_MSG_SHUTDOWN_NOTICE "ShutdownNotice"   /* {NodeID, Reason, LastOrchestratorSeqNum} -> {} */
+
+/* Subject names (heap strings). */
+char *cod_subject_in(const char *node_id);
+char *cod_subject_out(const char *node_id);
+char *cod_subject_ctrl(const char *node_id);
+/* Wildcards the orchestrator subscribes to. */
+#define COD_SUBJECT_ALL_OUT "cod.node.*.out"
+#define COD_SUBJECT_ALL_CTRL "cod.node.*.ctrl"
+/* Node ID from a subject "cod.node.<id>.<kind>" (heap), NULL if malformed. */
+char *cod_subject_node(const char *subject);
+
+/* ---- envelopes ---- */
+
+struct cod_envelope {
+	char *type;
+	uint64_t seq; /* 0 for control messages */
+	char *source; /* node ID of the sender */
+	int64_t time; /* Unix ns */
+	json_t *payload;
+};
+
+/* Encode to JSON text (heap, NUL-terminated). */
+char *cod_envelope_encode(const struct cod_envelope *env, size_t *len);
+/* Decode; a malformed envelope is COD_E_BAD_REQUEST naming what is wrong. */
+int cod_envelope_decode(const char *data, size_t len, struct cod_envelope *out, struct cod_error **err);
+void cod_envelope_release(struct cod_envelope *env);
+
+/* ---- NATS connection ---- */
+
+struct cod_nats;
+
+/* Called on a delivery thread for every message of a subscription. data is
+ * valid only during the call. reply is NULL unless the sender wants one. */
+typedef void (*cod_nats_msg_fn)(void *ctx, const char *subject, const char *reply, const char *data,
+				size_t len);
+/* Connection state changes: connected=false on disconnect, true on
+ * (re)connect. Called on a libnats thread. */
+typedef void (*cod_nats_state_fn)(void *ctx, bool connected);
+
+struct cod_nats_opts {
+	const char *url;        /* nats://host:port; may hold a token: nats://tok@host:port */
+	const char *token;      /* or NULL */
+	const char *name;       /* connection name shown by the server */
+	cod_nats_state_fn on_state;
+	void *ctx;
+	int connect_timeout_ms; /* first connection; 0 = 5000 */
+	bool retry_on_failed_connect; /* keep trying in the background instead of failing */
+};
+
+/*
+ * Connect. Sets SendAsap (latency), unlimited reconnects with backoff. A
+ * refused token is COD_E_UNAUTHORIZED ("authorization violation: check
+ * Compute.Auth.Token"); an unreachable server COD_E_NETWORK naming the URL.
+ */
+int cod_nats_connect(const struct cod_nats_opts *opts, struct cod_nats **out, struct cod_error **err);
+int cod_nats_subscribe(struct cod_nats *nc, const char *subject, cod_nats_msg_fn fn, void *ctx,
+		       struct cod_error **err);
+int cod_nats_publish(struct cod_nats *nc, const char *subject, const void *data, size_t len,
+		     struct cod_error **err);
+/* Request/reply; *reply is heap (NUL-terminated). Timeout -> COD_E_TIMEOUT. */
+int cod_nats_request(struct cod_nats *nc, const char *subject, const void *data, size_t len, int timeout_ms,
+		     char **reply, size_t *reply_len, struct cod_error **err);
+/* Flush pending publishes (waits up to timeout_ms). */
+int cod_nats_flush(struct cod_nats *nc, int timeout_ms, struct cod_error **err);
+bool cod_nats_connected(struct cod_nats *nc);
+/* Unsubscribe everything, drain, close, free. Safe on NULL. */
+void cod_nats_close(struct cod_nats *nc);
+/* Release libnats' process-wide state; call once at process exit. */
+void cod_nats_shutdown_library(void);
+
+/* ---- the embedded nats-server (orchestrator side) ---- */
+
+struct cod_natsd;
+
+/*
+ * Start `nats-server` as a supervised child listening on host:port (port 0
+ * = a free port), with token auth when token is set (written to a config
+ * file under dir, mode 0600, never on the command line). Waits until it
+ * accepts connections. Restarted with backoff if it dies unexpectedly.
+ * A missing nats-server binary is COD_E_CONFIG with an install hint.
+ */
+int cod_natsd_start(const char *host, int port, const char *token, const char *dir, struct cod_natsd **out,
+		    struct cod_error **err);
+/* Client URL of the server, "nats://127.0.0.1:4222" (owned by natsd). */
+const char *cod_natsd_url(const struct cod_natsd *d);
+int cod_natsd_port(const struct cod_natsd *d);
+/* Stop (SIGTERM, then SIGKILL after a grace period) and free. Safe on NULL. */
+void cod_natsd_stop(struct cod_natsd *d);
+
+#endif
