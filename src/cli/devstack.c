@@ -198,7 +198,7 @@ int cod_cmd_devstack(struct cod_cli *cli, int argc, char **argv)
 	children[0].name = xstrdup(hybrids ? "hybrid" : "orchestrator");
 	children[0].log = xasprintf("%s/%s.log", dir, children[0].name);
 	char *oargv[] = {(char *)"cod", (char *)"serve", (char *)"--orchestrator", hybrids ? (char *)"--compute" : (char *)"--orchestrator",
-			 (char *)"--data-dir", odir, (char *)"-c", api_port, (char *)"-c", nats_port,
+			 (char *)"--name", children[0].name, (char *)"--data-dir", odir, (char *)"-c", api_port, (char *)"-c", nats_port,
 			 (char *)"-c", (char *)"API.Host=127.0.0.1", (char *)"-c", (char *)"Orchestrator.Host=127.0.0.1",
 			 (char *)"-c", (char *)"Labels=devstack=true,node-index=0,zone=zone-0", NULL};
 	children[0].pid = spawn(oargv, children[0].log, env);
@@ -233,7 +233,8 @@ int cod_cmd_devstack(struct cod_cli *cli, int argc, char **argv)
 		cleanup_free char *cdir = xasprintf("%s/%s", dir, c->name);
 		cleanup_free char *orchs = xasprintf("Compute.Orchestrators=%s", nats_url);
 		cleanup_free char *labels = xasprintf("Labels=devstack=true,node-index=%zu,zone=zone-%zu", i, i % 2);
-		char *cargv[] = {(char *)"cod", (char *)"serve", (char *)"--compute", (char *)"--data-dir", cdir,
+		char *cargv[] = {(char *)"cod", (char *)"serve", (char *)"--compute", (char *)"--name", c->name,
+				 (char *)"--data-dir", cdir,
 				 (char *)"-c", orchs, (char *)"-c", labels, NULL};
 		c->pid = spawn(cargv, c->log, env);
 	}

@@ -80,6 +80,28 @@ static const char *str_of(const json_t *payload, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* The execution with the RunCommandResult and PublishResult of a payload,
+ * decoded through the execution codec (unchanged when they are absent or
+ * malformed). Consumes e. */
+static struct cod_execution *with_results(struct cod_execution *e, const json_t *payload)
+{
+	json_t *run = cod_json_iget(payload, "RunCommandResult");
+	json_t *pub = cod_json_iget(payload, "PublishResult");
+	if (!json_is_object(run) && !json_is_object(pub))
+		return e;
+	json_t *wrap = cod_execution_to_json(e);
+	if (json_is_object(run))
+		json_object_set(wrap, "RunOutput", run);
+	if (json_is_object(pub))
+		json_object_set(wrap, "PublishedResult", pub);
+	struct cod_execution *decoded = cod_execution_from_json(wrap, NULL);
+	json_decref(wrap);
+	if (!decoded)
+		return e;
+	cod_execution_free(e);
+	return decoded;
+}
+
 /* Record that the node's message seq was processed, when processing it
  * wrote nothing else. */
 static int save_seq(struct cod_orchestrator *o, const char *node_id, uint64_t seq, struct cod_error **err)
@@ -134,21 +156,7 @@ static int apply(struct cod_orchestrator *o, const char *node_id, const struct c
 			message = "bid accepted";
 		}
 	} else if (!strcmp(env->type, COD_MSG_RUN_RESULT)) {
-		json_t *run = cod_json_iget(env->payload, "RunCommandResult");
-		json_t *pub = cod_json_iget(env->payload, "PublishResult");
-		if (json_is_object(run)) {
-			/* decode RunOutput through the execution codec */
-			json_t *wrap = cod_execution_to_json(e);
-			json_object_set(wrap, "RunOutput", run);
-			if (json_is_object(pub))
-				json_object_set(wrap, "PublishedResult", pub);
-			struct cod_execution *decoded = cod_execution_from_json(wrap, NULL);
-			json_decref(wrap);
-			if (decoded) {
-				cod_execution_free(e);
-				e = decoded;
-			}
-		}
+		e = with_results(e, env->payload);
 		if (long_running) {
 			next = COD_EXEC_FAILED;
 			message = "a long-running execution exited";
@@ -163,17 +171,7 @@ static int apply(struct cod_orchestrator *o, const char *node_id, const struct c
 		if (!message)
 			message = "execution failed";
 		set_state(&e->desired_state, COD_DESIRED_STOPPED, message);
-		json_t *run = cod_json_iget(env->payload, "RunCommandResult");
-		if (json_is_object(run)) {
-			json_t *wrap = cod_execution_to_json(e);
-			json_object_set(wrap, "RunOutput", run);
-			struct cod_execution *decoded = cod_execution_from_json(wrap, NULL);
-			json_decref(wrap);
-			if (decoded) {
-				cod_execution_free(e);
-				e = decoded;
-			}
-		}
+		e = with_results(e, env->payload);
 	} else if (!strcmp(env->type, COD_MSG_EXECUTION_PROGRESS)) {
 		json_t *st = cod_json_iget(env->payload, "ComputeState");
 		if (json_is_integer(st))
