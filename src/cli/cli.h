@@ -144,6 +144,24 @@ char *cod_fmt_duration_ns(int64_t ns);        /* "1.2s", "3m4s" */
 char *cod_short_id(const char *id);           /* "j-1234abcd" */
 bool cod_use_color(const struct cod_cli *cli);
 
+/* ---- submitting jobs (job.c) ---- */
+
+struct cod_run_opts {
+	bool wait;            /* follow the job until it ends (default true) */
+	int64_t wait_timeout; /* seconds; 0 = 600 */
+	bool id_only;
+	bool dry_run;         /* print the normalized job instead */
+	bool force;
+	bool hide_warnings;
+	bool follow;          /* stream the job's logs while waiting */
+};
+
+/* Submit job (consumed; normalized and validated by the caller) and follow
+ * it as `cod job run` does; returns the exit code. warnings are printed and
+ * released. */
+int cod_cli_run_job(struct cod_cli *cli, struct cod_job *job, struct cod_strlist *warnings,
+		    const struct cod_run_opts *opts);
+
 /* ---- command groups ---- */
 int cod_cmd_job(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_node(struct cod_cli *cli, int argc, char **argv);

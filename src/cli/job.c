@@ -342,45 +342,22 @@ static const char run_help[] =
 	"  cat job.json | cod job run -\n"
 	"  cod job run --dry-run --output json job.yaml";
 
-static int cmd_run(struct cod_cli *cli, int argc, char **argv)
+/*
+ * Submit a loaded job (consumed) and follow it as `job run` does: dry run,
+ * warnings, --id-only, --wait with progress, the final state and exit code.
+ * Shared by `job run` and `docker run`.
+ */
+int cod_cli_run_job(struct cod_cli *cli, struct cod_job *job, struct cod_strlist *warnings,
+		    const struct cod_run_opts *ro)
 {
-	bool wait = true, id_only = false, dry_run = false, force = false, hide_warnings = false;
-	int64_t wait_timeout = 600;
-	const char *ns = NULL;
-	struct cod_flag flags[] = {
-		{"wait", 0, COD_FLAG_BOOL, &wait, NULL, "wait for the job to finish (default true; --wait=false)", NULL},
-		{"wait-timeout-secs", 0, COD_FLAG_INT, &wait_timeout, "N", "stop waiting after N seconds (default 600)",
-		 NULL},
-		{"id-only", 0, COD_FLAG_BOOL, &id_only, NULL, "print only the job ID", NULL},
-		{"dry-run", 0, COD_FLAG_BOOL, &dry_run, NULL, "print the normalized job instead of submitting it", NULL},
-		{"force", 0, COD_FLAG_BOOL, &force, NULL, "submit even if the spec is unchanged", NULL},
-		{"hide-warnings", 0, COD_FLAG_BOOL, &hide_warnings, NULL, "do not print warnings", NULL},
-		{"namespace", 0, COD_FLAG_STR, &ns, "NS", "namespace of the job (overrides the spec's)", NULL},
-		COD_OUTPUT_FLAGS(cli),
-		COD_FLAGS_END,
-	};
-	const char *pos[1];
-	int npos;
-	int rc = start(cli, argc, argv, flags, "job run FILE|- [flags]", run_help, pos, &npos, 1, 1, "json,yaml");
-	if (rc >= 0)
-		return rc;
-	if (wait_timeout <= 0)
-		return cod_cli_usage_error("job run", "flag --wait-timeout-secs: %lld is not a positive number of seconds",
-					   (long long)wait_timeout);
 	struct cod_error *err = NULL;
-	struct cod_strlist warnings = {0};
-	struct cod_job *job = load_job(cli, pos[0], ns, &warnings, &err);
-	if (!job) {
-		if (err && err->code == COD_E_VALIDATION && !err->hint)
-			cod_error_hint(err, "fix the fields named above; `cod job validate FILE` checks a spec "
-					    "without submitting it");
-		print_warnings(&warnings, hide_warnings);
-		cod_strlist_release(&warnings);
-		return cod_cli_fail(err);
-	}
+	bool wait = ro->wait, id_only = ro->id_only, dry_run = ro->dry_run, force = ro->force;
+	bool hide_warnings = ro->hide_warnings;
+	int64_t wait_timeout = ro->wait_timeout > 0 ? ro->wait_timeout : 600;
+	int rc;
 	if (dry_run) {
-		print_warnings(&warnings, hide_warnings);
-		cod_strlist_release(&warnings);
+		print_warnings(warnings, hide_warnings);
+		cod_strlist_release(warnings);
 		cleanup_json json_t *v = cod_job_to_json(job);
 		struct cod_output_opts opts = cli->out;
 		if (!opts.format)
@@ -395,8 +372,8 @@ static int cmd_run(struct cod_cli *cli, int argc, char **argv)
 	cod_job_free(job);
 	cleanup_json json_t *resp = NULL;
 	if (cod_client_call(cli, "PUT", JOBS_PATH, body, &resp, &err) < 0) {
-		print_warnings(&warnings, hide_warnings);
-		cod_strlist_release(&warnings);
+		print_warnings(warnings, hide_warnings);
+		cod_strlist_release(warnings);
 		free(job_ns);
 		return cod_cli_fail(err);
 	}
@@ -405,10 +382,10 @@ static int cmd_run(struct cod_cli *cli, int argc, char **argv)
 	json_array_foreach(json_object_get(resp, "Warnings"), i, w)
 	{
 		if (json_is_string(w))
-			add_unique(&warnings, json_string_value(w));
+			add_unique(warnings, json_string_value(w));
 	}
-	print_warnings(&warnings, hide_warnings);
-	cod_strlist_release(&warnings);
+	print_warnings(warnings, hide_warnings);
+	cod_strlist_release(warnings);
 	const char *id = json_string_value(json_object_get(resp, "JobID"));
 	if (!id || !*id) {
 		free(job_ns);
@@ -457,6 +434,48 @@ static int cmd_run(struct cod_cli *cli, int argc, char **argv)
 	}
 	cod_job_free(final);
 	return rc;
+}
+
+
+static int cmd_run(struct cod_cli *cli, int argc, char **argv)
+{
+	bool wait = true, id_only = false, dry_run = false, force = false, hide_warnings = false;
+	int64_t wait_timeout = 600;
+	const char *ns = NULL;
+	struct cod_flag flags[] = {
+		{"wait", 0, COD_FLAG_BOOL, &wait, NULL, "wait for the job to finish (default true; --wait=false)", NULL},
+		{"wait-timeout-secs", 0, COD_FLAG_INT, &wait_timeout, "N", "stop waiting after N seconds (default 600)",
+		 NULL},
+		{"id-only", 0, COD_FLAG_BOOL, &id_only, NULL, "print only the job ID", NULL},
+		{"dry-run", 0, COD_FLAG_BOOL, &dry_run, NULL, "print the normalized job instead of submitting it", NULL},
+		{"force", 0, COD_FLAG_BOOL, &force, NULL, "submit even if the spec is unchanged", NULL},
+		{"hide-warnings", 0, COD_FLAG_BOOL, &hide_warnings, NULL, "do not print warnings", NULL},
+		{"namespace", 0, COD_FLAG_STR, &ns, "NS", "namespace of the job (overrides the spec's)", NULL},
+		COD_OUTPUT_FLAGS(cli),
+		COD_FLAGS_END,
+	};
+	const char *pos[1];
+	int npos;
+	int rc = start(cli, argc, argv, flags, "job run FILE|- [flags]", run_help, pos, &npos, 1, 1, "json,yaml");
+	if (rc >= 0)
+		return rc;
+	if (wait_timeout <= 0)
+		return cod_cli_usage_error("job run", "flag --wait-timeout-secs: %lld is not a positive number of seconds",
+					   (long long)wait_timeout);
+	struct cod_error *err = NULL;
+	struct cod_strlist warnings = {0};
+	struct cod_job *job = load_job(cli, pos[0], ns, &warnings, &err);
+	if (!job) {
+		if (err && err->code == COD_E_VALIDATION && !err->hint)
+			cod_error_hint(err, "fix the fields named above; `cod job validate FILE` checks a spec "
+					    "without submitting it");
+		print_warnings(&warnings, hide_warnings);
+		cod_strlist_release(&warnings);
+		return cod_cli_fail(err);
+	}
+	struct cod_run_opts ro = {.wait = wait, .wait_timeout = wait_timeout, .id_only = id_only, .dry_run = dry_run,
+				  .force = force, .hide_warnings = hide_warnings};
+	return cod_cli_run_job(cli, job, &warnings, &ro);
 }
 
 /* ----------------------------------------------------------- validate */

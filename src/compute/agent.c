@@ -11,6 +11,7 @@
  * CancelExecution arriving cannot both win). Executors run without it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 #include "common/mem.h"
 #include "common/util.h"
 #include "compute/compute_int.h"
+#include "publisher/publisher.h"
+#include "storage/storage.h"
 #include "orchestrator/orchestrator.h"
 #include "version.h"
 #include "common/banned.h"
@@ -39,7 +42,6 @@
 #define RESTART_FAILED_MSG "node restarted while the execution was running"
 #define SHUTDOWN_FAILED_MSG "node shut down while the execution was running"
 
-static const char *const publishers_installed[] = {"noop"};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -484,7 +486,9 @@ static void finish_locked(struct cod_compute *c, struct compute_running *r, int 
 	}
 	if (r->timed_out) {
 		cleanup_free char *msg =
-		    xasprintf("execution timed out after %llds", (long long)r->timeout_s);
+		    r->preparing ? xasprintf("preparing timed out after %llds (Compute.Preparing.Timeout)",
+					     (long long)(c->cfg->compute_prepare_timeout_ms / 1000))
+				 : xasprintf("execution timed out after %llds", (long long)r->timeout_s);
 		fill_output(e, r, msg);
 		fail_execution(c, e, msg, true);
 	} else if (c->stopping) {
@@ -504,13 +508,200 @@ static void finish_locked(struct cod_compute *c, struct compute_running *r, int 
 		fail_execution(c, e, msg, true);
 	} else {
 		fill_output(e, r, NULL);
-		const struct cod_task *t = &e->job->tasks[0];
 		free(e->published_result.type);
-		e->published_result.type =
-		    xstrdup_or_null(cod_str_empty(t->publisher.type) ? NULL : t->publisher.type);
+		json_decref(e->published_result.params);
+		e->published_result.type = xstrdup_or_null(r->published.type);
+		e->published_result.params = r->published.params ? json_incref(r->published.params) : NULL;
 		set_state(c, e, COD_EXEC_COMPLETED, "", COD_MSG_RUN_RESULT, run_result(e), 0);
 	}
 	cod_execution_free(e);
+}
+
+/* Report a phase of the execution (c->lock taken here). false when the
+ * execution was stopped meanwhile. */
+static bool enter_phase(struct compute_running *r, enum cod_exec_state state, const char *message)
+{
+	struct cod_compute *c = r->c;
+	bool ok = false;
+	pthread_mutex_lock(&c->lock);
+	struct cod_execution *e = NULL;
+	if (!c->stopping && !cod_executor_cancelled(&r->run) && cod_cstore_get(c->store, r->execution_id, &e, NULL) == 0 &&
+	    !cod_exec_state_terminal(e->compute_state.type)) {
+		ok = set_state(c, e, state, message, COD_MSG_EXECUTION_PROGRESS, progress(e, state, message), 0) == 0;
+		if (ok && state == COD_EXEC_RUNNING) {
+			r->preparing = false;
+			r->deadline_ms = r->timeout_s > 0 ? cod_mono_ms() + r->timeout_s * 1000 : 0;
+		}
+	}
+	cod_execution_free(e);
+	pthread_mutex_unlock(&c->lock);
+	return ok;
+}
+
+/* Progress messages from drivers while preparing ("pulling image ..."). */
+static void on_progress(void *arg, const char *message)
+{
+	struct compute_running *r = arg;
+	struct cod_compute *c = r->c;
+	pthread_mutex_lock(&c->lock);
+	struct cod_execution *e = NULL;
+	if (cod_cstore_get(c->store, r->execution_id, &e, NULL) == 0 && e->compute_state.type == COD_EXEC_PREPARING)
+		set_state(c, e, COD_EXEC_PREPARING, message, COD_MSG_EXECUTION_PROGRESS,
+			  progress(e, COD_EXEC_PREPARING, message), 0);
+	cod_execution_free(e);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int make_dir(const char *path, struct cod_error **err)
+{
+	return cod_mkdir_p(path, 0755, err);
+}
+
+static int open_log(const char *dir, const char *name, struct cod_error **err)
+{
+	cleanup_free char *path = xasprintf("%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		cod_error_set(err, COD_E_IO, "open log \"%s\": %s", path, strerror(errno));
+	return fd;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out >= 0) {
+		char buf[65536];
+		ssize_t n;
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				break;
+		close(out);
+	}
+	close(in);
+}
+
+/* Inputs: each through its storage driver, retried InputSources.MaxRetryCount
+ * times; errors name the input. */
+static int prepare_inputs(struct compute_running *r, struct cod_error **err)
+{
+	const struct cod_task *t = r->run.task;
+	if (!t->ninputs)
+		return 0;
+	r->mounts = xcalloc(t->ninputs, sizeof(*r->mounts));
+	for (size_t i = 0; i < t->ninputs; i++) {
+		const struct cod_input_source *in = &t->inputs[i];
+		const char *name = !cod_str_empty(in->alias) ? in->alias : (in->target ? in->target : "input");
+		const struct cod_storage_ops *st = cod_storage_find(in->source.type);
+		if (!st)
+			return cod_error_set(err, COD_E_CONFIG, "prepare input \"%s\": node does not support input source \"%s\"",
+					     name, in->source.type ? in->source.type : "");
+		cleanup_free char *work = xasprintf("%s/inputs/%zu", r->exec_dir, i);
+		if (make_dir(work, err) < 0)
+			return -1;
+		struct cod_storage_ctx ctx = {.cfg = r->c->cfg, .execution = r->execution, .input = in, .index = i,
+					      .exec_dir = r->exec_dir, .work_dir = work, .run = &r->run};
+		int64_t attempts = r->c->cfg->compute_input_retries > 0 ? r->c->cfg->compute_input_retries : 1;
+		int rc = -1;
+		for (int64_t a = 0; a < attempts && rc < 0; a++) {
+			if (cod_executor_cancelled(&r->run))
+				return cod_error_set(err, COD_E_UNAVAILABLE, "cancelled");
+			if (a) {
+				cod_error_free(*err);
+				*err = NULL;
+				cod_executor_wait(&r->run, cod_mono_ms() + 500 * a);
+			}
+			rc = st->prepare(&ctx, &r->mounts[i], err);
+		}
+		if (rc < 0)
+			return cod_error_wrap(err, "prepare input \"%s\"", name);
+		r->nmounts = i + 1;
+	}
+	r->run.mounts = r->mounts;
+	r->run.nmounts = r->nmounts;
+	return 0;
+}
+
+static void cleanup_inputs(struct compute_running *r)
+{
+	const struct cod_task *t = r->run.task;
+	for (size_t i = 0; i < r->nmounts; i++) {
+		const struct cod_storage_ops *st = cod_storage_find(t->inputs[i].source.type);
+		struct cod_storage_ctx ctx = {.cfg = r->c->cfg, .execution = r->execution, .input = &t->inputs[i],
+					      .index = i, .exec_dir = r->exec_dir, .run = &r->run};
+		if (st && st->cleanup)
+			st->cleanup(&ctx, &r->mounts[i]);
+	}
+}
+
+/*
+ * One execution, phase by phase: Preparing (directories, log files, inputs,
+ * the engine's own preparation) under the preparing timeout; Running under
+ * ExecutionTimeout; Publishing (results dir -> the task's publisher).
+ * Returns the executor's result; *published set on success.
+ */
+static int pipeline(struct compute_running *r, struct cod_error **err)
+{
+	const struct cod_task *t = r->run.task;
+	cleanup_free char *logs = xasprintf("%s/logs", r->exec_dir);
+	cleanup_free char *results = xasprintf("%s/results", r->exec_dir);
+	if (make_dir(logs, err) < 0 || make_dir(results, err) < 0)
+		return -1;
+	for (size_t i = 0; i < t->nresults; i++) {
+		cleanup_free char *d = xasprintf("%s/%s", results, t->results[i].name);
+		if (make_dir(d, err) < 0)
+			return -1;
+	}
+	r->run.results_dir = r->results_dir = xstrdup(results);
+	/* the index first: a reader that finds the output files finds it */
+	if ((r->log_index_fd = cod_log_index_open(logs, err)) < 0)
+		return -1;
+	if ((r->run.out.fd = open_log(logs, "stdout", err)) < 0 || (r->run.err.fd = open_log(logs, "stderr", err)) < 0)
+		return -1;
+	r->log_taps[0] = (struct cod_log_tap){.fd = r->log_index_fd, .type = COD_LOG_STDOUT};
+	r->log_taps[1] = (struct cod_log_tap){.fd = r->log_index_fd, .type = COD_LOG_STDERR};
+	r->run.out.on_write = cod_log_tap_write;
+	r->run.out.on_write_arg = &r->log_taps[0];
+	r->run.err.on_write = cod_log_tap_write;
+	r->run.err.on_write_arg = &r->log_taps[1];
+	r->run.progress = on_progress;
+	r->run.progress_arg = r;
+
+	if (prepare_inputs(r, err) < 0)
+		return -1;
+	if (r->ops->prepare) {
+		r->prepared = true;
+		if (r->ops->prepare(&r->run, err) < 0)
+			return -1;
+	}
+	if (!enter_phase(r, COD_EXEC_RUNNING, "running"))
+		return cod_error_set(err, COD_E_UNAVAILABLE, "cancelled");
+	r->prepared = true;
+	int rc = r->ops->run(&r->run, err);
+	if (rc < 0 || r->run.exit_code != 0)
+		return rc;
+
+	/* results: stdout, stderr, exitCode next to the ResultPaths */
+	cleanup_free char *so = xasprintf("%s/stdout", logs), *se = xasprintf("%s/stderr", logs);
+	cleanup_free char *ro = xasprintf("%s/stdout", results), *re = xasprintf("%s/stderr", results);
+	copy_file(so, ro);
+	copy_file(se, re);
+	cleanup_free char *ec = xasprintf("%s/exitCode", results);
+	cleanup_free char *code = xasprintf("%lld", (long long)r->run.exit_code);
+	cod_write_file_atomic(ec, code, strlen(code), NULL);
+
+	const struct cod_publisher_ops *pub = cod_publisher_find(t->publisher.type);
+	if (!pub)
+		return cod_error_set(err, COD_E_CONFIG, "node does not support publisher \"%s\"", t->publisher.type);
+	if (strcmp(pub->name, "noop") && !enter_phase(r, COD_EXEC_PUBLISHING, "publishing results"))
+		return cod_error_set(err, COD_E_UNAVAILABLE, "cancelled");
+	struct cod_publish_ctx pctx = {.cfg = r->c->cfg, .node_id = r->c->node_id, .execution = r->execution,
+				       .spec = &t->publisher, .results_dir = results, .exec_dir = r->exec_dir};
+	if (pub->publish(&pctx, &r->published, err) < 0)
+		return cod_error_wrap(err, "publish results with \"%s\"", pub->name);
+	return 0;
 }
 
 static void *runner_main(void *arg)
@@ -524,8 +715,8 @@ static void *runner_main(void *arg)
 	if (!c->stopping && !cod_executor_cancelled(&r->run) &&
 	    cod_cstore_get(c->store, r->execution_id, &e, NULL) == 0 &&
 	    e->compute_state.type == COD_EXEC_BID_ACCEPTED)
-		go = set_state(c, e, COD_EXEC_RUNNING, "", COD_MSG_EXECUTION_PROGRESS,
-			       progress(e, COD_EXEC_RUNNING, "running"), 0) == 0;
+		go = set_state(c, e, COD_EXEC_PREPARING, "preparing", COD_MSG_EXECUTION_PROGRESS,
+			       progress(e, COD_EXEC_PREPARING, "preparing"), 0) == 0;
 	cod_execution_free(e);
 	pthread_mutex_unlock(&c->lock);
 
@@ -534,8 +725,10 @@ static void *runner_main(void *arg)
 	if (go) {
 		if (mkdir(r->exec_dir, 0700) < 0 && errno != EEXIST)
 			cod_warn("compute", "create \"%s\": %s", r->exec_dir, strerror(errno));
-		rc = r->ops->run(&r->run, &err);
-		rmdir(r->exec_dir); /* only when empty: outputs stay */
+		rc = pipeline(r, &err);
+		if (r->prepared && r->ops->cleanup)
+			r->ops->cleanup(&r->run);
+		cleanup_inputs(r);
 	}
 
 	pthread_mutex_lock(&c->lock);
@@ -550,6 +743,18 @@ static void *runner_main(void *arg)
 
 static void running_free(struct compute_running *r)
 {
+	if (r->run.out.fd >= 0)
+		close(r->run.out.fd);
+	if (r->run.err.fd >= 0)
+		close(r->run.err.fd);
+	if (r->log_index_fd >= 0)
+		close(r->log_index_fd);
+	for (size_t i = 0; i < r->nmounts; i++)
+		cod_mount_release(&r->mounts[i]);
+	free(r->mounts);
+	free(r->results_dir);
+	free(r->published.type);
+	json_decref(r->published.params);
 	cod_executor_run_release(&r->run);
 	cod_kvlist_release(&r->env);
 	cod_execution_free(r->execution);
@@ -591,6 +796,7 @@ static void start_one(struct cod_compute *c, char *id, const struct cod_resource
 	r->ops = ops;
 	r->need = *need;
 	r->exec_dir = xasprintf("%s/executions/%s", c->dir, id);
+	r->log_index_fd = -1;
 	build_env(r);
 	cod_executor_run_init(&r->run, COD_RUN_OUTPUT_MAX);
 	r->run.execution = r->execution;
@@ -598,10 +804,14 @@ static void start_one(struct cod_compute *c, char *id, const struct cod_resource
 	r->run.env = &r->env;
 	r->run.exec_dir = r->exec_dir;
 	int64_t timeout_s = r->run.task->timeouts.execution_timeout;
-	if (timeout_s > 0 && !long_running(e)) {
+	if (timeout_s > 0 && !long_running(e))
 		r->timeout_s = timeout_s;
-		r->deadline_ms = cod_mono_ms() + timeout_s * 1000;
-	}
+	/* preparation (inputs, image) has its own deadline; ExecutionTimeout
+	 * starts when the task does */
+	r->preparing = true;
+	if (c->cfg->compute_prepare_timeout_ms > 0)
+		r->deadline_ms = cod_mono_ms() + c->cfg->compute_prepare_timeout_ms;
+	r->run.limits = *need;
 	int prc = pthread_create(&r->thread, NULL, runner_main, r);
 	if (prc != 0) {
 		cleanup_free char *msg = xasprintf("start execution thread: %s", strerror(prc));
@@ -665,8 +875,12 @@ static int64_t check_timeouts_locked(struct cod_compute *c)
 		if (!r->deadline_ms || r->done || r->timed_out)
 			continue;
 		if (now >= r->deadline_ms) {
-			cod_info("compute", "execution=%s exceeded its %llds ExecutionTimeout; cancelling",
-				 r->execution_id, (long long)r->timeout_s);
+			if (r->preparing)
+				cod_info("compute", "execution=%s exceeded the preparing timeout; cancelling",
+					 r->execution_id);
+			else
+				cod_info("compute", "execution=%s exceeded its %llds ExecutionTimeout; cancelling",
+					 r->execution_id, (long long)r->timeout_s);
 			r->timed_out = true;
 			cod_executor_cancel(r->ops, &r->run);
 		} else if (!next || r->deadline_ms < next) {
@@ -956,8 +1170,9 @@ int cod_compute_open(const struct cod_config *cfg, struct cod_compute **out, str
 				  cfg->compute_alloc_gpu, &c->system, &c->max, err) < 0)
 		goto fail;
 	cod_executor_installed(&c->engines);
-	for (size_t i = 0; i < COD_ARRAY_SIZE(publishers_installed); i++)
-		cod_strlist_add(&c->publishers, publishers_installed[i]);
+	cod_publisher_installed(cfg, &c->publishers);
+	cod_storage_installed(cfg, &c->storages);
+	c->bidder.cfg = cfg;
 	c->bidder.max = c->max;
 	c->bidder.publishers = &c->publishers;
 	c->bidder.storages = &c->storages;
@@ -1002,6 +1217,8 @@ int cod_compute_start(const struct cod_config *cfg, struct cod_compute **out, st
 	}
 	c->connected = true;
 	if (cod_nats_subscribe(c->nc, c->subj_in, on_inbound, c, err) < 0)
+		goto fail;
+	if (cod_log_server_start(c, err) < 0) /* logs.c */
 		goto fail;
 	if (pthread_create(&c->agent_thr, NULL, agent_main, c) != 0)
 		goto thread_fail;
@@ -1061,11 +1278,14 @@ void cod_compute_stop(struct cod_compute *c)
 		pthread_mutex_unlock(&c->lock);
 		pthread_join(c->disp_thr, NULL);
 	}
+	cod_log_server_stop(c->logs);
 	if (c->nc) {
 		cod_compute_send_shutdown(c);
 		cod_nats_close(c->nc);
 		c->nc = NULL;
 	}
+	cod_log_server_free(c->logs);
+	c->logs = NULL;
 	cod_info("compute", "node=%s stopped", c->node_id ? c->node_id : "?");
 	compute_free(c);
 }

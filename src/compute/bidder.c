@@ -13,6 +13,8 @@
 #include "common/util.h"
 #include "compute/compute_int.h"
 #include "model/schema.h"
+#include "publisher/publisher.h"
+#include "storage/storage.h"
 #include "common/banned.h"
 
 static bool listed(const struct cod_strlist *l, const char *name)
@@ -79,6 +81,18 @@ bool cod_bidder_bid(const struct cod_bidder *b, const struct cod_execution *e, s
 			return reject(reason, xasprintf("env %s reads host variable \"%s\", which "
 							"Compute.Env.AllowList does not allow",
 							t->env.items[i].key, v + 4));
+	}
+
+	/* Driver-specific checks (allow-listed paths, image platform...). */
+	if (ops->bid_check && !ops->bid_check(e, reason))
+		return false;
+	const struct cod_publisher_ops *pub = cod_publisher_find(t->publisher.type);
+	if (pub && pub->bid_check && !pub->bid_check(b->cfg, &t->publisher, reason))
+		return false;
+	for (size_t i = 0; i < t->ninputs; i++) {
+		const struct cod_storage_ops *st = cod_storage_find(t->inputs[i].source.type);
+		if (st && st->bid_check && !st->bid_check(b->cfg, &t->inputs[i], reason))
+			return false;
 	}
 
 	/* Resources. */

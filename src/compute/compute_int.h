@@ -8,6 +8,8 @@
  *   cstore.c    the node's execution store and outbox (SQLite)
  *   agent.c     the node: lifecycle, message handlers, recovery, runners
  *   session.c   handshake, heartbeats, node info, the outbox dispatcher
+ *   logs.c      execution log files (index of stdout/stderr order) and the
+ *               log server that streams them to the orchestrator
  */
 #ifndef COD_COMPUTE_INT_H
 #define COD_COMPUTE_INT_H
@@ -96,6 +98,7 @@ void cod_buffer_available(const struct cod_buffer *b, struct cod_resources *out)
 /* ------------------------------------------------------------- bidder */
 
 struct cod_bidder {
+	const struct cod_config *cfg;		 /* for the drivers' bid checks; may be NULL in tests */
 	struct cod_resources max;		 /* MaxCapacity */
 	const struct cod_strlist *publishers;	 /* installed publisher types */
 	const struct cod_strlist *storages;	 /* installed input source types */
@@ -171,6 +174,48 @@ int cod_cstore_outbox_resume(struct cod_cstore *s, uint64_t lcs, bool *changed, 
 uint64_t cod_cstore_last_orch_seq(struct cod_cstore *s);
 uint64_t cod_cstore_outbox_last(struct cod_cstore *s);
 
+/* --------------------------------------------------------------- logs */
+
+/* One stream of a running execution, tapped by its output: after each
+ * chunk reaches the stream's file, a record goes to the index file fd. */
+struct cod_log_tap {
+	int fd;	  /* logs/index, shared by both taps; owned by the runner */
+	int type; /* COD_LOG_STDOUT or COD_LOG_STDERR */
+};
+/* Create (truncate) logs_dir/index for appending; the fd or -1. */
+int cod_log_index_open(const char *logs_dir, struct cod_error **err);
+/* A cod_executor_output on_write hook; arg is a struct cod_log_tap. */
+void cod_log_tap_write(void *arg, const struct cod_executor_output *o);
+
+/*
+ * Reading an execution's logs (logs_dir = .../executions/<id>/logs, which
+ * may not exist yet): lines of stdout and stderr in the order they were
+ * written, each with its newline, lines longer than COD_LOG_LINE_MAX cut.
+ * cod_log_reader_next() hands every line available now to fn (type
+ * COD_LOG_STDOUT/STDERR; line valid during the call) and returns 0; with
+ * final (the execution ended) also unfinished last lines. When fn returns
+ * > 0 it took that line and wants no more now: next() returns 1 and the
+ * next call continues after it. cod_log_reader_lines() is the number of
+ * lines handed out so far (inside fn: the number of the current line).
+ */
+struct cod_log_reader;
+typedef int (*cod_log_line_fn)(void *arg, int type, const char *line, size_t len);
+struct cod_log_reader *cod_log_reader_new(const char *logs_dir);
+void cod_log_reader_free(struct cod_log_reader *r);
+int cod_log_reader_next(struct cod_log_reader *r, bool final, cod_log_line_fn fn, void *arg);
+uint64_t cod_log_reader_lines(const struct cod_log_reader *r);
+/* A JSON string of a log line; invalid UTF-8 bytes become U+FFFD. */
+json_t *cod_log_line_json(const char *line, size_t len);
+
+/* The log server (transport.h, "log streams"): subscribes to
+ * cod.node.<id>.logs on c->nc and starts its thread; sets c->logs.
+ * stop() joins the thread and drops the streams (call before closing
+ * NATS); free() after NATS is closed, as its callback may run until then. */
+struct cod_log_server;
+int cod_log_server_start(struct cod_compute *c, struct cod_error **err);
+void cod_log_server_stop(struct cod_log_server *srv);
+void cod_log_server_free(struct cod_log_server *srv);
+
 /* -------------------------------------------------------------- agent */
 
 struct compute_inbound {
@@ -189,8 +234,16 @@ struct compute_running {
 	char *exec_dir;
 	struct cod_resources need;
 	pthread_t thread;
-	int64_t deadline_ms; /* cod_mono_ms(); 0 = no ExecutionTimeout */
-	int64_t timeout_s;
+	int64_t deadline_ms; /* cod_mono_ms(); 0 = no deadline in the current phase */
+	int64_t timeout_s;   /* ExecutionTimeout; 0 = none */
+	bool preparing;      /* the deadline is the preparing timeout */
+	bool prepared;       /* the driver's prepare() or run() was called: cleanup() is due */
+	struct cod_mount *mounts; /* prepared inputs */
+	size_t nmounts;
+	char *results_dir;
+	struct cod_spec_config published; /* the publisher's result */
+	int log_index_fd;		  /* logs/index; -1 until opened */
+	struct cod_log_tap log_taps[2];	  /* stdout, stderr -> log_index_fd */
 	bool timed_out;
 	bool done; /* the thread finished its work; join it */
 	struct compute_running *next;
@@ -237,6 +290,7 @@ struct cod_compute {
 
 	struct cod_buffer buffer;
 	struct compute_running *running;
+	struct cod_log_server *logs; /* logs.c */
 
 	pthread_t agent_thr, ctrl_thr, disp_thr;
 	bool agent_started, ctrl_started, disp_started;

@@ -82,10 +82,36 @@ struct cod_config {
 	int64_t compute_heartbeat_ms;
 	int64_t compute_info_update_ms;
 	char *compute_alloc_cpu, *compute_alloc_memory, *compute_alloc_disk, *compute_alloc_gpu;
+	int64_t compute_prepare_timeout_ms;
+	int64_t compute_input_retries;
 	struct cod_strlist compute_allowed_paths;
 	struct cod_strlist compute_env_allowlist;
 	bool compute_reject_networked;
 	bool compute_reject_stateless;
+	char *compute_locality; /* Compute.JobAdmissionControl.Locality: local | anywhere */
+
+	/* inputs and results (src/storage, src/publisher) */
+	struct cod_strlist input_disabled;
+	int64_t input_read_timeout_ms;
+	char *input_cache_max_size;
+	char *input_ipfs_endpoint;
+	struct cod_strlist publisher_disabled;
+	char *publisher_local_address;
+	char *publisher_local_listen;
+	int64_t publisher_local_port;
+	char *publisher_ipfs_endpoint;
+	bool publisher_s3_presign_disabled;
+	int64_t publisher_s3_presign_expiration_ms;
+
+	/* Engines.Types.Docker: the OCI container executor (src/executor/oci) */
+	char *docker_runtime;                  /* auto | crun | runc */
+	struct cod_kvlist docker_credentials;  /* registry host -> "user:password" */
+	char *docker_config_path;              /* Docker config.json ("auths") */
+	struct cod_strlist docker_insecure_registries; /* plain-HTTP registries */
+	char *docker_store_max;                /* size cap of DataDir/compute/images */
+	int64_t docker_manifest_ttl_ms;        /* bid-time manifest cache */
+	int64_t docker_resolve_timeout_ms;     /* registry look-ups at bid time */
+	bool docker_readonly_rootfs;
 
 	struct cod_task_default_cfg def_batch, def_ops, def_daemon, def_service;
 };

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/mem.h"
 #include "common/util.h"
@@ -55,6 +56,16 @@ void cod_executor_run_init(struct cod_executor_run *run, size_t output_cap)
 	pthread_condattr_destroy(&attr);
 	cod_buf_init(&run->out.buf, output_cap);
 	cod_buf_init(&run->err.buf, output_cap);
+	run->out.fd = -1;
+	run->err.fd = -1;
+}
+
+void cod_mount_release(struct cod_mount *m)
+{
+	free(m->source);
+	free(m->target);
+	m->source = NULL;
+	m->target = NULL;
 }
 
 void cod_executor_run_release(struct cod_executor_run *run)
@@ -123,6 +134,28 @@ void cod_executor_output_add(struct cod_executor_output *o, const char *data, si
 		cod_buf_add(&o->buf, data, room);
 	if (room < len)
 		o->truncated = true;
+	if (o->fd < 0 || o->file_truncated)
+		return;
+	size_t take = len;
+	if (o->written + take > COD_LOG_FILE_MAX) {
+		take = (size_t)(COD_LOG_FILE_MAX - o->written);
+		o->file_truncated = true;
+	}
+	const char *p = data;
+	while (take) {
+		ssize_t w = write(o->fd, p, take);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			o->file_truncated = true; /* disk full or closed: stop logging */
+			return;
+		}
+		p += w;
+		take -= (size_t)w;
+		o->written += (uint64_t)w;
+	}
+	if (o->on_write && p > data)
+		o->on_write(o->on_write_arg, o);
 }
 
 static bool name_char(char c)

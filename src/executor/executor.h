@@ -35,11 +35,32 @@
 
 struct cod_executor_ops;
 
-/* Captured output of one stream. */
+/* Captured output of one stream: the first buf.max bytes in memory (the
+ * execution's RunOutput), and everything up to COD_LOG_FILE_MAX in the
+ * log file fd when the runner opened one (fd < 0: none). */
 struct cod_executor_output {
 	struct cod_buf buf; /* capped: buf.max */
 	bool truncated;
+	int fd;
+	uint64_t written;  /* bytes written to fd */
+	bool file_truncated;
+	/* Optional, set by the runner: called after each chunk reached fd,
+	 * on the writing thread (the compute node's log index records the
+	 * order of stdout and stderr chunks; src/compute/logs.c). */
+	void (*on_write)(void *arg, const struct cod_executor_output *o);
+	void *on_write_arg;
 };
+
+/* Log files are capped at 1 GiB per stream, as Bacalhau's. */
+#define COD_LOG_FILE_MAX (1ULL << 30)
+
+/* An input prepared on the host, to be mounted into the task. */
+struct cod_mount {
+	char *source; /* host path (file or directory) */
+	char *target; /* path inside the task, InputSource.Target */
+	bool read_only;
+};
+void cod_mount_release(struct cod_mount *m);
 
 struct cod_executor_run {
 	/* Set by the runner before run(); read-only for the driver. */
@@ -47,6 +68,19 @@ struct cod_executor_run {
 	const struct cod_task *task;	       /* Job.Tasks[0]; borrowed */
 	const struct cod_kvlist *env;	       /* task Env + BACALHAU_* variables */
 	const char *exec_dir;		       /* DataDir/compute/executions/<id>, exists */
+	/* Inputs prepared by the storage drivers, mounted at their targets. */
+	const struct cod_mount *mounts;
+	size_t nmounts;
+	/* exec_dir/results: one directory per ResultPath Name exists inside;
+	 * mount each at its Path, writable. The runner adds stdout, stderr and
+	 * exitCode after the run. */
+	const char *results_dir;
+	/* The resources allocated to the task (limits to enforce). */
+	struct cod_resources limits;
+	/* Report preparation progress ("pulling image 12.3/45.0 MB") to the
+	 * user; may be called from prepare() on the run's thread. */
+	void (*progress)(void *arg, const char *message);
+	void *progress_arg;
 
 	/* Filled by run(). exit_code is meaningful when run() returned 0. */
 	int64_t exit_code;
@@ -87,6 +121,22 @@ struct cod_executor_ops {
 	bool (*supports_network)(enum cod_network_type type);
 
 	/*
+	 * Optional: decide at bid time whether this node can run the
+	 * execution (e.g. the image exists for the node's platform). Called on
+	 * the compute node's message thread: a short, bounded check. false
+	 * with *reason (heap) rejects the bid.
+	 */
+	bool (*bid_check)(const struct cod_execution *e, char **reason);
+
+	/*
+	 * Optional: everything before the task starts that must not count
+	 * against ExecutionTimeout (pull and unpack the image, build the
+	 * rootfs). Runs in the Preparing phase, on the run's thread, under
+	 * the preparing timeout; cancellable like run(). Errors as run().
+	 */
+	int (*prepare)(struct cod_executor_run *run, struct cod_error **err);
+
+	/*
 	 * Run the task to the end on the calling thread. Returns 0 when the
 	 * task ran (whatever its exit code, in run->exit_code), or -1 with
 	 * *err set when the engine could not run it: bad Params
@@ -100,6 +150,11 @@ struct cod_executor_ops {
 	 * Called by cod_executor_cancel() after the flag is set, on any
 	 * thread, without the run's lock held; must not block. */
 	void (*cancel)(struct cod_executor_run *run);
+
+	/* Optional: release what prepare() and run() left behind (container
+	 * state, rootfs) once the results are published. Always called when
+	 * prepare() or run() was. */
+	void (*cleanup)(struct cod_executor_run *run);
 };
 
 extern const struct cod_executor_ops cod_executor_noop;

@@ -184,6 +184,23 @@ static int apply(struct cod_orchestrator *o, const char *node_id, const struct c
 		return save_seq(o, node_id, env->seq, err);
 	}
 	if (!moves_forward(prev, next)) {
+		/* a progress message that only says more about the same phase
+		 * ("pulling image 30/45 MB") updates the state message */
+		if (!eval && next == prev && message && !cod_exec_state_terminal((enum cod_exec_state)prev)) {
+			set_state(&e->compute_state, next, message);
+			struct cod_store_tx *ptx = NULL;
+			int prc = cod_store_begin(o->store, &ptx, err);
+			if (prc == 0)
+				prc = cod_store_tx_put_execution(ptx, e, err);
+			if (prc == 0)
+				prc = cod_store_tx_set_compute_seq(ptx, node_id, env->seq, err);
+			if (prc == 0)
+				prc = cod_store_commit(ptx, err);
+			else if (ptx)
+				cod_store_rollback(ptx);
+			cod_execution_free(e);
+			return prc;
+		}
 		cod_execution_free(e);
 		return save_seq(o, node_id, env->seq, err);
 	}

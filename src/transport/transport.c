@@ -58,6 +58,11 @@ char *cod_subject_ctrl(const char *node_id)
 	return subject(node_id, "ctrl");
 }
 
+char *cod_subject_logs(const char *node_id)
+{
+	return subject(node_id, "logs");
+}
+
 char *cod_subject_node(const char *subj)
 {
 	if (!subj || !cod_str_has_prefix(subj, SUBJECT_PREFIX))

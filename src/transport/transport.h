@@ -71,11 +71,60 @@
 char *cod_subject_in(const char *node_id);
 char *cod_subject_out(const char *node_id);
 char *cod_subject_ctrl(const char *node_id);
+char *cod_subject_logs(const char *node_id); /* cod.node.<id>.logs */
 /* Wildcards the orchestrator subscribes to. */
 #define COD_SUBJECT_ALL_OUT "cod.node.*.out"
 #define COD_SUBJECT_ALL_CTRL "cod.node.*.ctrl"
 /* Node ID from a subject "cod.node.<id>.<kind>" (heap), NULL if malformed. */
 char *cod_subject_node(const char *subject);
+
+/*
+ * ---- log streams (docs/transport.md, "Log streams") ----
+ *
+ * An execution's stdout and stderr live in files on its compute node
+ * (DataDir/compute/executions/<id>/logs/{stdout,stderr,index}); the
+ * orchestrator reads them on a user's request through a stream with flow
+ * control, so that a slow reader never stalls the job nor grows anyone's
+ * memory:
+ *
+ *   orchestrator -> cod.node.<id>.logs, request/reply:
+ *     LogStreamOpen   {StreamID, ExecutionID, Reply, Tail, Follow, Offset, Credit}
+ *                     reply {Accepted, Reason} (an envelope, Seq 0)
+ *   orchestrator -> cod.node.<id>.logs, publish:
+ *     LogStreamCredit {StreamID, Credit}   cumulative: frames allowed in total
+ *     LogStreamCancel {StreamID}
+ *   compute -> Reply (a subject the orchestrator listens on), publish:
+ *     LogLines        {StreamID, Seq, Lines: [{Type, Line, Offset}]}
+ *     LogHeartbeat    {StreamID, Seq}      while following and idle (5 s)
+ *     LogEnd          {StreamID, Seq, Error}  drained and the execution is
+ *                     terminal (or Follow is false); Error "" when fine
+ *
+ * Type is 1 for stdout, 2 for stderr (Bacalhau's ExecutionLogType). Line
+ * is one line with its newline (the last line of a stream may have none;
+ * lines longer than 64 KiB are cut), invalid UTF-8 replaced by U+FFFD.
+ * Offset counts the execution's lines (both streams, in write order): the
+ * Offset of a line is its number, from 1. A stream opened with Offset N
+ * starts after line N (a reader resumes with the last Offset it got);
+ * Tail T starts at the last T lines (-1 = all). Seq numbers every frame of
+ * a stream from 1; a gap means frames were lost and the reader reopens.
+ * Credit: the compute node sends a LogLines frame only while frames sent <
+ * Credit; the reader raises Credit as it consumes frames and repeats it at
+ * least every 20 s as a keepalive. A stream whose reader is silent for 60
+ * s is dropped; a reader that hears nothing for 15 s reopens the stream.
+ */
+#define COD_MSG_LOG_OPEN "LogStreamOpen"
+#define COD_MSG_LOG_CREDIT "LogStreamCredit"
+#define COD_MSG_LOG_CANCEL "LogStreamCancel"
+#define COD_MSG_LOG_LINES "LogLines"
+#define COD_MSG_LOG_HEARTBEAT "LogHeartbeat"
+#define COD_MSG_LOG_END "LogEnd"
+#define COD_LOG_STDOUT 1
+#define COD_LOG_STDERR 2
+/* Longest line sent in one piece; longer lines are cut into pieces. */
+#define COD_LOG_LINE_MAX 65536
+#define COD_LOG_HEARTBEAT_MS 5000
+#define COD_LOG_READER_TIMEOUT_MS 60000
+#define COD_LOG_CREDIT_KEEPALIVE_MS 20000
 
 /* ---- envelopes ---- */
 

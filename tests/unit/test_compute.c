@@ -1032,7 +1032,8 @@ static void test_runner(void **state)
 	assert_true(e->run_output.stdout_truncated);
 	cod_execution_free(e);
 
-	/* What the orchestrator hears for e-ok: BidResult, progress, RunResult. */
+	/* What the orchestrator hears for e-ok: BidResult, Preparing and
+	 * Running progress, RunResult. */
 	struct outbox o = outbox_after(c, 0);
 	size_t seen = 0;
 	for (size_t i = 0; i < o.n; i++) {
@@ -1042,10 +1043,10 @@ static void test_runner(void **state)
 			if (seen == 0) {
 				assert_string_equal(o.m[i].type, "BidResult");
 				assert_true(json_is_true(json_object_get(p, "Accepted")));
-			} else if (seen == 1) {
+			} else if (seen == 1 || seen == 2) {
 				assert_string_equal(o.m[i].type, "ExecutionProgress");
 				assert_int_equal(json_integer_value(json_object_get(p, "ComputeState")),
-						 COD_EXEC_RUNNING);
+						 seen == 1 ? COD_EXEC_PREPARING : COD_EXEC_RUNNING);
 			} else {
 				assert_string_equal(o.m[i].type, "RunResult");
 				json_t *rcr = json_object_get(p, "RunCommandResult");
@@ -1066,7 +1067,7 @@ static void test_runner(void **state)
 		}
 		json_decref(p);
 	}
-	assert_int_equal(seen, 3);
+	assert_int_equal(seen, 4);
 	uint64_t last = o.m[o.n - 1].seq;
 	cod_cstore_msgs_free(o.m, o.n);
 
@@ -1331,7 +1332,7 @@ static void test_node_over_nats(void **state)
 	pthread_mutex_lock(&f.lock);
 	json_t *rcr = json_object_get(f.out[at].payload, "RunCommandResult");
 	assert_string_equal(json_string_value(json_object_get(rcr, "Stdout")), "hi j-test");
-	assert_int_equal(f.out[at].seq, 3);
+	assert_int_equal(f.out[at].seq, 4); /* BidResult, Preparing, Running, RunResult */
 	pthread_mutex_unlock(&f.lock);
 
 	/* The heartbeat reply acknowledges: the node's outbox empties. */
