@@ -75,6 +75,11 @@ $(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(BUILD)/libcod.
 	@$(if $(V),,echo "  FUZZ    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay_main.c $(BUILD)/libcod.a $(ALL_LDFLAGS) $(LIBS)
 
+$(BUILD)/bench/bench_client: bench/bench_client.c $(BUILD)/libcod.a
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  BENCH   $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libcod.a $(ALL_LDFLAGS) $(LIBS)
+
 deps:
 	@scripts/install-deps.sh
 
@@ -99,7 +104,8 @@ FUZZ_SECONDS ?= 30
 fuzz:
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory all build/bench/bench_client
 	@bench/run.sh
 
 format:

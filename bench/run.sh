@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# `make bench`: cod's benchmarks, each printed as a table row
+#   what | cod | baseline (measured in this run) | ratio | target
+# and written as JSON to bench/results/<UTC date>.json.
+#
+#   bench/run.sh                 everything that can run here
+#   ONLY=latency bench/run.sh    one of: latency throughput scheduler memory api slurm
+#   RUNS=5 JOBS=10000 ...        sizes (defaults keep a run under ~10 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COD=$PWD/build/cod
+CLIENT=$PWD/build/bench/bench_client
+RUNS=${RUNS:-3}
+LAT_N=${LAT_N:-200}
+JOBS=${JOBS:-10000}
+CLIENTS=${CLIENTS:-16}
+SCHED_EXECS=${SCHED_EXECS:-100000}
+SCHED_NODES=${SCHED_NODES:-10000}
+MEM_JOBS=${MEM_JOBS:-100000}
+ONLY=${ONLY:-}
+work=$(mktemp -d "${TMPDIR:-/tmp}/cod-bench.XXXXXX")
+stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+out_json="bench/results/$stamp.json"
+rows=()
+json_rows=()
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+minmax() { sort -g | awk 'NR==1{mn=$1} {mx=$1} END {printf "%s-%s", mn, mx}'; }
+row() { # what cod baseline ratio target
+	rows+=("$(printf '| %s | %s | %s | %s | %s |' "$1" "$2" "$3" "$4" "$5")")
+	json_rows+=("$(jq -cn --arg w "$1" --arg c "$2" --arg b "$3" --arg r "$4" --arg t "$5" \
+		'{what: $w, cod: $c, baseline: $b, ratio: $r, target: $t}')")
+	printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" "$5"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; }
+
+start_devstack() { # dir
+	"$COD" devstack --computes 2 --random-ports --stack-dir "$1" >"$1.log" 2>&1 &
+	pids+=("$!")
+	for _ in $(seq 1 600); do grep -q COD_NATS_URL "$1/cod.run" 2>/dev/null && break; sleep 0.05; done
+	API="http://127.0.0.1:$(sed -n 's/^COD_API_PORT=//p' "$1/cod.run")"
+	for _ in $(seq 1 600); do
+		n=$(curl -s "$API/api/v1/orchestrator/nodes" | jq '[.Nodes[] | select(.Info.NodeType == "Compute" and .Connection == "CONNECTED")] | length')
+		[ "$n" -ge 2 ] && break
+		sleep 0.05
+	done
+}
+stop_devstack() {
+	local p=${pids[-1]}
+	kill -INT "$p"; wait "$p" || true
+	unset 'pids[-1]'
+}
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+echo "cod benchmarks on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo
+echo "| what | cod | baseline (same run) | ratio | target |"
+echo "|---|---|---|---|---|"
+
+if want latency || want throughput; then
+	start_devstack "$work/stack"
+	if want latency; then
+		p50s=() p99s=() floors=()
+		for _ in $(seq 1 "$RUNS"); do
+			r=$("$CLIENT" latency "$API" "$LAT_N")
+			p50s+=("$(jq -r .p50_ms <<<"$r")")
+			p99s+=("$(jq -r .p99_ms <<<"$r")")
+			f=$("$CLIENT" alive "$API" 1000)
+			floors+=("$(jq -r .p50_ms <<<"$f")")
+		done
+		p50=$(printf '%s\n' "${p50s[@]}" | median)
+		p99=$(printf '%s\n' "${p99s[@]}" | median)
+		floor=$(printf '%s\n' "${floors[@]}" | median)
+		row "noop job latency p50, submit -> Completed (ms, ${RUNS}x$LAT_N, min-max $(printf '%s\n' "${p50s[@]}" | minmax))" \
+			"$p50" "REST round trip $floor; Bacalhau published 630" "$(ratio 630 "$p50") faster than Bacalhau" "< 5"
+		row "noop job latency p99 (ms)" "$p99" "Bacalhau published 630 (average)" "$(ratio 630 "$p99")" "< 20"
+	fi
+	if want throughput; then
+		tps=()
+		fails=0
+		for _ in $(seq 1 "$RUNS"); do
+			r=$("$CLIENT" throughput "$API" "$JOBS" "$CLIENTS")
+			tps+=("$(jq -r .jobs_per_s <<<"$r")")
+			fails=$((fails + $(jq -r .failures <<<"$r")))
+		done
+		tp=$(printf '%s\n' "${tps[@]}" | median)
+		row "noop throughput, $JOBS jobs / $CLIENTS clients (jobs/s, min-max $(printf '%s\n' "${tps[@]}" | minmax), failures $fails)" \
+			"$tp" "Slurm tuned 24.9 (peers/slurm README; ONLY=slurm measures it)" "$(ratio "$tp" 24.9)" ">= 1000"
+	fi
+	stop_devstack
+fi
+
+if want scheduler; then
+	vals=()
+	for _ in $(seq 1 "$RUNS"); do
+		d=$(mktemp -d "$work/sched.XXXX")
+		r=$(COD_STORE_SYNC=${SCHED_SYNC:-full} "$CLIENT" scheduler "$SCHED_EXECS" "$SCHED_NODES" "$d" 2>/dev/null)
+		vals+=("$(jq -r .placements_per_s <<<"$r")")
+		rm -rf "$d"
+	done
+	v=$(printf '%s\n' "${vals[@]}" | median)
+	row "scheduler alone: $SCHED_EXECS placements over $SCHED_NODES nodes, store included (placements/s, min-max $(printf '%s\n' "${vals[@]}" | minmax))" \
+		"$v" "Nomad C1M 3750 (published, 5 servers)" "$(ratio "$v" 3750)" ">= 20000"
+fi
+
+if want memory || want api; then
+	start_devstack "$work/mem"
+	orch=$(pgrep -f -- "--data-dir $work/mem/orchestrator" | head -1)
+	comp=$(pgrep -f -- "--data-dir $work/mem/compute-1" | head -1)
+	sleep 1
+	nats=$(pgrep -f "nats-server.*$work/mem" | head -1 || true)
+	if want memory; then
+		o=$(rss_kb "$orch")
+		c=$(rss_kb "$comp")
+		n=${nats:+$(rss_kb "$nats")}
+		row "RSS idle orchestrator (MB)" "$(awk -v k="$o" 'BEGIN{printf "%.1f", k/1024}')" "nats-server idle ${n:+$(awk -v k="$n" 'BEGIN{printf "%.1f", k/1024}')}" "$(ratio "$o" "${n:-0}")" "< 20"
+		row "RSS idle compute node (MB)" "$(awk -v k="$c" 'BEGIN{printf "%.1f", k/1024}')" "nats-server idle ${n:+$(awk -v k="$n" 'BEGIN{printf "%.1f", k/1024}')}" "$(ratio "$c" "${n:-0}")" "< 10"
+	fi
+	stop_devstack
+	# the orchestrator with MEM_JOBS completed jobs in its store
+	d="$work/big"
+	mkdir -p "$d"
+	COD_STORE_SYNC=off "$CLIENT" populate "$d" "$MEM_JOBS" >/dev/null 2>&1
+	COD_DIR=$d "$COD" serve --orchestrator --data-dir "$d" -c API.Port=0 -c API.Host=127.0.0.1 -c Orchestrator.Port=0 \
+		>"$work/big.log" 2>&1 &
+	pids+=("$!")
+	bigpid=$!
+	for _ in $(seq 1 600); do grep -q COD_API_PORT "$d/cod.run" 2>/dev/null && break; sleep 0.05; done
+	API="http://127.0.0.1:$(sed -n 's/^COD_API_PORT=//p' "$d/cod.run")"
+	if want api; then
+		r=$("$CLIENT" api "$API" 200)
+		lp=$(jq -rs '.[0].p50_ms' <<<"$r")
+		dp=$(jq -rs '.[1].p50_ms' <<<"$r")
+		f=$("$CLIENT" alive "$API" 1000)
+		floor=$(jq -r .p50_ms <<<"$f")
+		row "API: first page of $MEM_JOBS jobs, p50 (ms)" "$lp" "REST round trip $floor" "$(ratio "$lp" "$floor")" "-"
+		row "API: job describe with history+executions, p50 (ms)" "$dp" "REST round trip $floor" "$(ratio "$dp" "$floor")" "-"
+	fi
+	if want memory; then
+		"$CLIENT" api "$API" 20 >/dev/null
+		b=$(rss_kb "$bigpid")
+		row "RSS orchestrator with $MEM_JOBS completed jobs (MB)" "$(awk -v k="$b" 'BEGIN{printf "%.1f", k/1024}')" "store file $(du -m "$d/orchestrator/state.db" | cut -f1) MB" "-" "< 100"
+	fi
+	stop_devstack
+fi
+
+if [ "$ONLY" = slurm ]; then
+	if ! command -v sbatch >/dev/null; then
+		echo "slurm: not installed (apt-get install slurm-wlm munge bc); skipped"
+	else
+		SLURM_CPUS=32 bash ../shared/peers/slurm/setup.sh "$work/slurm" >/dev/null
+		export SLURM_CONF=$work/slurm/slurm.conf
+		out=$(bash ../shared/peers/slurm/bench.sh 200 | head -1)
+		bash ../shared/peers/slurm/teardown.sh "$work/slurm" >/dev/null || true
+		row "Slurm 200 x sbatch --wrap=true (tuned)" "-" "$out" "-" "-"
+	fi
+fi
+
+mkdir -p bench/results
+printf '%s\n' "${json_rows[@]}" | jq -s --arg when "$stamp" --arg cores "$(nproc)" \
+	'{when: $when, cores: ($cores | tonumber), rows: .}' >"$out_json"
+echo
+echo "results: $out_json"
