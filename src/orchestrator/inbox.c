@@ -102,42 +102,73 @@ static struct cod_execution *with_results(struct cod_execution *e, const json_t 
 	return decoded;
 }
 
-/* Record that the node's message seq was processed, when processing it
- * wrote nothing else. */
-static int save_seq(struct cod_orchestrator *o, const char *node_id, uint64_t seq, struct cod_error **err)
+/* What one inbox transaction carries: several messages are applied in one
+ * commit (group commit), so executions they touched are read from here
+ * rather than the store, which does not see the open transaction. */
+struct batch {
+	struct cod_store_tx *tx;
+	struct cod_execution **execs; /* latest version of each touched execution */
+	size_t nexecs;
+	struct cod_evaluation **later; /* evaluations to enqueue after commit */
+	size_t nlater;
+	struct cod_strlist eval_jobs;  /* one exec-update evaluation per job per batch */
+};
+
+static struct cod_execution *batch_get(struct cod_orchestrator *o, struct batch *b, const char *id)
 {
-	struct cod_store_tx *tx = NULL;
-	if (cod_store_begin(o->store, &tx, err) < 0)
-		return -1;
-	if (cod_store_tx_set_compute_seq(tx, node_id, seq, err) < 0) {
-		cod_store_rollback(tx);
-		return -1;
-	}
-	return cod_store_commit(tx, err);
+	for (size_t i = 0; i < b->nexecs; i++)
+		if (!strcmp(b->execs[i]->id, id) || cod_str_has_prefix(b->execs[i]->id, id))
+			return cod_execution_dup(b->execs[i]);
+	struct cod_execution *e = NULL;
+	if (cod_store_get_execution(o->store, id, &e, NULL) < 0)
+		return NULL;
+	return e;
 }
 
-/* Apply one message to its execution, recording its seq in the same
- * transaction. Returns 1 when the job needs an evaluation, 0 when nothing
- * (more) is to be done, -1 on a store error. */
-static int apply(struct cod_orchestrator *o, const char *node_id, const struct cod_envelope *env,
+static void batch_put(struct batch *b, const struct cod_execution *e)
+{
+	for (size_t i = 0; i < b->nexecs; i++) {
+		if (!strcmp(b->execs[i]->id, e->id)) {
+			cod_execution_free(b->execs[i]);
+			b->execs[i] = cod_execution_dup(e);
+			return;
+		}
+	}
+	b->execs = xrealloc(b->execs, cod_mul_size(b->nexecs + 1, sizeof(*b->execs)));
+	b->execs[b->nexecs++] = cod_execution_dup(e);
+}
+
+static void batch_release(struct batch *b)
+{
+	for (size_t i = 0; i < b->nexecs; i++)
+		cod_execution_free(b->execs[i]);
+	free(b->execs);
+	for (size_t i = 0; i < b->nlater; i++)
+		cod_evaluation_free(b->later[i]);
+	free(b->later);
+	cod_strlist_release(&b->eval_jobs);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Apply one message to its execution inside the batch's transaction.
+ * Returns 0 (applied or nothing to do) or -1 on a store error. */
+static int apply(struct cod_orchestrator *o, struct batch *b, const char *node_id, const struct cod_envelope *env,
 		 struct cod_error **err)
 {
 	const char *exec_id = str_of(env->payload, "ExecutionID");
 	if (!exec_id) {
 		cod_warn("inbox", "node=%s %s without ExecutionID dropped", node_id, env->type);
-		return save_seq(o, node_id, env->seq, err);
+		return 0;
 	}
-	struct cod_execution *e = NULL;
-	struct cod_error *lookup = NULL;
-	if (cod_store_get_execution(o->store, exec_id, &e, &lookup) < 0) {
+	struct cod_execution *e = batch_get(o, b, exec_id);
+	if (!e) {
 		cod_warn("inbox", "node=%s %s for unknown execution %s dropped", node_id, env->type, exec_id);
-		cod_error_free(lookup);
-		return save_seq(o, node_id, env->seq, err);
+		return 0;
 	}
 	if (!e->node_id || strcmp(e->node_id, node_id)) {
 		cod_warn("inbox", "node=%s %s for execution %s of another node dropped", node_id, env->type, exec_id);
 		cod_execution_free(e);
-		return save_seq(o, node_id, env->seq, err);
+		return 0;
 	}
 	int prev = e->compute_state.type;
 	int next = prev;
@@ -181,38 +212,22 @@ static int apply(struct cod_orchestrator *o, const char *node_id, const struct c
 	} else {
 		cod_warn("inbox", "node=%s unknown message type \"%s\" dropped", node_id, env->type);
 		cod_execution_free(e);
-		return save_seq(o, node_id, env->seq, err);
+		return 0;
 	}
+	int rc = 0;
 	if (!moves_forward(prev, next)) {
 		/* a progress message that only says more about the same phase
 		 * ("pulling image 30/45 MB") updates the state message */
 		if (!eval && next == prev && message && !cod_exec_state_terminal((enum cod_exec_state)prev)) {
 			set_state(&e->compute_state, next, message);
-			struct cod_store_tx *ptx = NULL;
-			int prc = cod_store_begin(o->store, &ptx, err);
-			if (prc == 0)
-				prc = cod_store_tx_put_execution(ptx, e, err);
-			if (prc == 0)
-				prc = cod_store_tx_set_compute_seq(ptx, node_id, env->seq, err);
-			if (prc == 0)
-				prc = cod_store_commit(ptx, err);
-			else if (ptx)
-				cod_store_rollback(ptx);
-			cod_execution_free(e);
-			return prc;
+			rc = cod_store_tx_put_execution(b->tx, e, err);
+			if (rc == 0)
+				batch_put(b, e);
 		}
 		cod_execution_free(e);
-		return save_seq(o, node_id, env->seq, err);
+		return rc;
 	}
 	set_state(&e->compute_state, next, message);
-
-	struct cod_store_tx *tx = NULL;
-	struct cod_evaluation **later = NULL;
-	size_t nlater = 0;
-	if (cod_store_begin(o->store, &tx, err) < 0) {
-		cod_execution_free(e);
-		return -1;
-	}
 	struct cod_history_event h = {0};
 	h.type = COD_HISTORY_EXECUTION;
 	h.job_id = e->job_id;
@@ -223,80 +238,119 @@ static int apply(struct cod_orchestrator *o, const char *node_id, const struct c
 	h.has_exec_state = true;
 	h.exec_state_prev = prev;
 	h.exec_state_new = next;
-	int rc = cod_store_tx_put_execution(tx, e, err);
+	rc = cod_store_tx_put_execution(b->tx, e, err);
 	if (rc == 0)
-		rc = cod_store_tx_add_history(tx, &h, err);
+		rc = cod_store_tx_add_history(b->tx, &h, err);
 	if (rc == 0)
-		rc = cod_store_tx_set_compute_seq(tx, node_id, env->seq, err);
-	if (rc == 0 && eval && e->job)
-		rc = orch_new_eval(o, tx, e->job, "exec-update", 0, &later, &nlater, err);
-	if (rc < 0) {
-		cod_store_rollback(tx);
-		for (size_t i = 0; i < nlater; i++)
-			cod_evaluation_free(later[i]);
-		free(later);
-		cod_execution_free(e);
-		return -1;
+		batch_put(b, e);
+	bool seen = false;
+	for (size_t i = 0; i < b->eval_jobs.n && !seen; i++)
+		seen = e->job_id && !strcmp(b->eval_jobs.items[i], e->job_id);
+	if (rc == 0 && eval && e->job && !seen) {
+		rc = orch_new_eval(o, b->tx, e->job, "exec-update", 0, &b->later, &b->nlater, err);
+		cod_strlist_add(&b->eval_jobs, e->job_id);
 	}
-	rc = cod_store_commit(tx, err);
 	cod_execution_free(e);
-	if (rc < 0) {
-		for (size_t i = 0; i < nlater; i++)
-			cod_evaluation_free(later[i]);
-		free(later);
-		return -1;
-	}
-	orch_enqueue_all(o, later, nlater);
-	return eval;
+	return rc;
 }
 
-static void process(struct cod_orchestrator *o, struct inbox_item *it)
+struct decoded {
+	struct inbox_item *it;
+	struct cod_envelope env;
+	bool take;
+};
+
+#define BATCH_MAX 128
+
+/* Decide which queued messages are next in their node's sequence. */
+static void check_seq(struct cod_orchestrator *o, struct decoded *d, size_t n)
 {
-	struct cod_envelope env = {0};
+	struct cod_strlist nodes = {0};
+	uint64_t last[BATCH_MAX];
+	bool known[BATCH_MAX];
+	pthread_mutex_lock(&o->nodes_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!d[i].env.type)
+			continue;
+		size_t k = 0;
+		while (k < nodes.n && strcmp(nodes.items[k], d[i].it->node_id))
+			k++;
+		if (k == nodes.n) {
+			struct orch_node *ne = orch_node_find(o, d[i].it->node_id);
+			cod_strlist_add(&nodes, d[i].it->node_id);
+			known[k] = ne && ne->compute_seq_known;
+			last[k] = ne ? ne->last_compute_seq : 0;
+			if (!ne) {
+				cod_debug("inbox", "node=%s message dropped: unknown node (no handshake)", d[i].it->node_id);
+				known[k] = true;
+				last[k] = UINT64_MAX; /* drop everything from it */
+			}
+		}
+		const char *drop = NULL;
+		if (known[k] && d[i].env.seq <= last[k])
+			drop = "duplicate";
+		else if (known[k] && d[i].env.seq > last[k] + 1)
+			drop = "gap (waiting for the node to resend)";
+		if (drop) {
+			cod_debug("inbox", "node=%s seq=%llu type=%s dropped: %s", d[i].it->node_id,
+				  (unsigned long long)d[i].env.seq, d[i].env.type, drop);
+			continue;
+		}
+		d[i].take = true;
+		known[k] = true;
+		last[k] = d[i].env.seq;
+	}
+	pthread_mutex_unlock(&o->nodes_lock);
+	cod_strlist_release(&nodes);
+}
+
+/* Apply the taken messages in one transaction; on a store error nothing is
+ * recorded (the nodes resend). */
+static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
+{
 	struct cod_error *err = NULL;
-	if (cod_envelope_decode(it->data, it->len, &env, &err) < 0) {
-		cod_warn("inbox", "node=%s malformed message dropped: %s", it->node_id, err->message);
-		cod_error_free(err);
-		return;
+	struct batch b = {0};
+	if (cod_store_begin(o->store, &b.tx, &err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (!d[i].take)
+			continue;
+		if (apply(o, &b, d[i].it->node_id, &d[i].env, &err) < 0 ||
+		    cod_store_tx_set_compute_seq(b.tx, d[i].it->node_id, d[i].env.seq, &err) < 0) {
+			cod_store_rollback(b.tx);
+			goto fail;
+		}
 	}
+	if (cod_store_commit(b.tx, &err) < 0)
+		goto fail;
 	pthread_mutex_lock(&o->nodes_lock);
-	struct orch_node *ne = orch_node_find(o, it->node_id);
-	const char *drop = NULL;
-	if (!ne)
-		drop = "unknown node (no handshake)";
-	else if (ne->compute_seq_known && env.seq <= ne->last_compute_seq)
-		drop = "duplicate";
-	else if (ne->compute_seq_known && env.seq > ne->last_compute_seq + 1)
-		drop = "gap (waiting for the node to resend)";
-	pthread_mutex_unlock(&o->nodes_lock);
-	if (drop) {
-		cod_debug("inbox", "node=%s seq=%llu type=%s dropped: %s", it->node_id, (unsigned long long)env.seq,
-			  env.type, drop);
-		cod_envelope_release(&env);
-		return;
-	}
-	if (apply(o, it->node_id, &env, &err) < 0) {
-		/* not processed: the node resends it after the next heartbeat */
-		cod_warn("inbox", "node=%s seq=%llu type=%s failed: %s", it->node_id, (unsigned long long)env.seq,
-			 env.type, err->message);
-		cod_error_free(err);
-		cod_envelope_release(&env);
-		return;
-	}
-	pthread_mutex_lock(&o->nodes_lock);
-	ne = orch_node_find(o, it->node_id);
-	if (ne) {
-		ne->last_compute_seq = env.seq;
-		ne->compute_seq_known = true;
-		ne->dirty = true;
+	for (size_t i = 0; i < n; i++) {
+		if (!d[i].take)
+			continue;
+		struct orch_node *ne = orch_node_find(o, d[i].it->node_id);
+		if (ne) {
+			ne->last_compute_seq = d[i].env.seq;
+			ne->compute_seq_known = true;
+			ne->dirty = true;
+		}
 	}
 	pthread_mutex_unlock(&o->nodes_lock);
-	cod_envelope_release(&env);
+	orch_enqueue_all(o, b.later, b.nlater);
+	b.later = NULL;
+	b.nlater = 0;
+	batch_release(&b);
+	return;
+fail:
+	/* not processed: the nodes resend after their next heartbeat */
+	cod_warn("inbox", "%zu messages not processed: %s", n, err ? err->message : "store error");
+	cod_error_free(err);
+	batch_release(&b);
 }
 
 void *orch_inbox_main(void *arg)
 {
 	struct cod_orchestrator *o = arg;
+	struct decoded d[BATCH_MAX];
 	for (;;) {
 		pthread_mutex_lock(&o->lock);
 		while (!o->stopping && !o->inbox_head)
@@ -305,14 +359,32 @@ void *orch_inbox_main(void *arg)
 			pthread_mutex_unlock(&o->lock);
 			return NULL;
 		}
-		struct inbox_item *it = o->inbox_head;
-		o->inbox_head = it->next;
+		size_t n = 0;
+		while (o->inbox_head && n < BATCH_MAX) {
+			struct inbox_item *it = o->inbox_head;
+			o->inbox_head = it->next;
+			memset(&d[n], 0, sizeof(d[n]));
+			d[n++].it = it;
+		}
 		if (!o->inbox_head)
 			o->inbox_tail = NULL;
 		pthread_mutex_unlock(&o->lock);
-		process(o, it);
-		free(it->node_id);
-		free(it->data);
-		free(it);
+		for (size_t i = 0; i < n; i++) {
+			struct cod_error *err = NULL;
+			if (cod_envelope_decode(d[i].it->data, d[i].it->len, &d[i].env, &err) < 0) {
+				cod_warn("inbox", "node=%s malformed message dropped: %s", d[i].it->node_id, err->message);
+				cod_error_free(err);
+				memset(&d[i].env, 0, sizeof(d[i].env));
+			}
+		}
+		check_seq(o, d, n);
+		process(o, d, n);
+		for (size_t i = 0; i < n; i++) {
+			if (d[i].env.type)
+				cod_envelope_release(&d[i].env);
+			free(d[i].it->node_id);
+			free(d[i].it->data);
+			free(d[i].it);
+		}
 	}
 }
