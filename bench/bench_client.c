@@ -222,7 +222,7 @@ static void *tp_wait(void *p)
 		if (!a->ids[i])
 			continue;
 		int64_t m = 0;
-		if (strcmp(wait_done(&h, a->base, a->ids[i], &m, 2), "Completed"))
+		if (strcmp(wait_done(&h, a->base, a->ids[i], &m, 50), "Completed"))
 			a->fails++;
 		if (m > last)
 			last = m;
