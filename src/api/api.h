@@ -43,6 +43,9 @@ struct cod_api_ctx {
 	/* Called after a node's membership changed or it was deleted. */
 	void (*on_node_change)(void *arg, const char *node_id);
 	void *hook_arg;
+	/* Log streams of jobs (orchestrator/logs.h); NULL where there is no
+	 * cluster: the logs endpoint then answers 503. */
+	struct cod_log_proxy *logs;
 };
 
 #define COD_API_MAX_PARAMS 4
@@ -62,6 +65,9 @@ struct cod_api_request {
 	int status;          /* response status override (0 = 200) */
 	const char *location; /* redirect target (arena) */
 	const char *component; /* error Component, from the route */
+	/* A handler that queued its own response (a stream) sets this to 1
+	 * (queued) or -1 (MHD refused it) and returns 0 without *out. */
+	int queued;
 };
 
 typedef int (*cod_api_handler_fn)(struct cod_api_request *req, json_t **out, struct cod_error **err);
@@ -77,6 +83,7 @@ struct cod_api_route {
 extern const struct cod_api_route cod_api_agent_routes[];
 extern const struct cod_api_route cod_api_job_routes[];
 extern const struct cod_api_route cod_api_node_routes[];
+extern const struct cod_api_route cod_api_log_routes[];
 
 struct cod_api_server;
 

@@ -1,6 +1,6 @@
 /*
  * jobs.c - /api/v1/orchestrator/jobs: submit, diff, list, get, stop, rerun,
- * history, executions, versions, results, logs.
+ * history, executions, versions, results (logs: logs.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,8 @@
 #include "common/doc.h"
 #include "common/mem.h"
 #include "common/util.h"
+#include "common/log.h"
+#include "storage/s3api.h"
 #include "common/banned.h"
 
 static void notify_eval(struct cod_api_request *req, const char *eval_id)
@@ -358,6 +360,40 @@ static int versions(struct cod_api_request *req, json_t **out, struct cod_error 
 	return 0;
 }
 
+/* The result transformer (reference/bacalhau.md §1.5): an s3 archive
+ * result becomes s3PreSigned with a pre-signed GET URL, so that clients
+ * need no credentials of their own; unless Publishers.Types.S3.
+ * PreSignedURLDisabled, or the orchestrator has no AWS credentials (then
+ * the result stays as it is and clients fetch it with theirs). */
+static void presign_s3_result(const struct cod_config *cfg, json_t *r)
+{
+	if (!cfg || cfg->publisher_s3_presign_disabled || strcasecmp(json_string_value(json_object_get(r, "Type")), "s3"))
+		return;
+	json_t *params = json_object_get(r, "Params");
+	const char *key = json_string_value(cod_json_iget(params, "Key"));
+	if (!key || !cod_str_has_suffix(key, ".tar.gz"))
+		return;
+	struct cod_s3_target t = {.bucket = json_string_value(cod_json_iget(params, "Bucket")),
+				  .endpoint = json_string_value(cod_json_iget(params, "Endpoint")),
+				  .region = json_string_value(cod_json_iget(params, "Region"))};
+	if (!t.bucket)
+		return;
+	int64_t expires = cfg->publisher_s3_presign_expiration_ms / 1000;
+	struct cod_error *err = NULL;
+	char *url = cod_s3_presign_get(&t, key, json_string_value(cod_json_iget(params, "VersionID")),
+				       expires > 0 ? expires : 1800, &err);
+	if (!url) {
+		cod_debug("api", "s3 result not pre-signed: %s", err ? err->message : "?");
+		cod_error_free(err);
+		return;
+	}
+	json_t *signed_params = json_deep_copy(params);
+	json_object_set_new(signed_params, "PreSignedURL", json_string(url));
+	free(url);
+	json_object_set_new(r, "Type", json_string("s3PreSigned"));
+	json_object_set_new(r, "Params", signed_params);
+}
+
 /* Published results of the completed executions of the current version. */
 static int results(struct cod_api_request *req, json_t **out, struct cod_error **err)
 {
@@ -368,26 +404,18 @@ static int results(struct cod_api_request *req, json_t **out, struct cod_error *
 	json_t *items = json_array();
 	for (size_t i = 0; i < page.n; i++) {
 		const struct cod_execution *e = page.items[i];
-		if (e->compute_state.type != COD_EXEC_COMPLETED || cod_str_empty(e->published_result.type))
+		/* noop publishes nothing: no result to fetch */
+		if (e->compute_state.type != COD_EXEC_COMPLETED || cod_str_empty(e->published_result.type) ||
+		    !strcasecmp(e->published_result.type, "noop"))
 			continue;
 		json_t *r = json_pack("{s:s}", "Type", e->published_result.type);
 		json_object_set_new(r, "Params", e->published_result.params ? json_incref(e->published_result.params)
 									   : json_object());
+		presign_s3_result(req->ctx->cfg, r);
 		json_array_append_new(items, r);
 	}
 	cod_exec_page_release(&page);
 	*out = json_pack("{s:o, s:s}", "Items", items, "NextToken", "");
-	return 0;
-}
-
-/* Log streaming arrives with the compute nodes; until then a known job has
- * no log lines and the stream is empty. */
-static int logs(struct cod_api_request *req, json_t **out, struct cod_error **err)
-{
-	cleanup_free char *id = NULL;
-	if (cod_store_resolve_job(req->ctx->store, ns_of(req), cod_api_param(req, "id"), &id, err) < 0)
-		return -1;
-	*out = json_array();
 	return 0;
 }
 
@@ -403,6 +431,5 @@ const struct cod_api_route cod_api_job_routes[] = {
 	{"GET", "/api/v1/orchestrator/jobs/{id}/executions", executions, "Jobs"},
 	{"GET", "/api/v1/orchestrator/jobs/{id}/versions", versions, "Jobs"},
 	{"GET", "/api/v1/orchestrator/jobs/{id}/results", results, "Jobs"},
-	{"GET", "/api/v1/orchestrator/jobs/{id}/logs", logs, "Jobs"},
 	{NULL, NULL, NULL, NULL},
 };

@@ -36,6 +36,7 @@ static const struct cod_api_route *const route_tables[] = {
 	cod_api_agent_routes,
 	cod_api_job_routes,
 	cod_api_node_routes,
+	cod_api_log_routes,
 };
 
 /* Match "/a/{x}/b" against "/a/123/b"; on success path params go to req. */
@@ -215,6 +216,9 @@ static enum MHD_Result dispatch(struct cod_api_server *srv, struct MHD_Connectio
 			  cod_error_http_status(err->code), err->message);
 		r = send_error(conn, err, req.request_id, route->component, NULL);
 		cod_error_free(err);
+	} else if (req.queued) {
+		/* a stream queued its own response (logs.c) */
+		r = req.queued > 0 ? MHD_YES : MHD_NO;
 	} else {
 		int status = req.status ? req.status : 200;
 		cod_debug("api", "request_id=%s method=%s path=%s status=%d ms=%lld", req.request_id, method, url,
@@ -299,7 +303,8 @@ int cod_api_start(struct cod_api_ctx *ctx, const char *host, int port, int threa
 	sslen = res->ai_addrlen;
 	freeaddrinfo(res);
 	(void)sslen;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_ALLOW_UPGRADE;
 	if (ss.ss_family == AF_INET6) {
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
 		flags |= MHD_USE_IPv6;

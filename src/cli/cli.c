@@ -16,15 +16,23 @@
 #include "common/banned.h"
 
 static const struct cod_command groups[] = {
-	{"job", cod_cmd_job, "submit, inspect, stop and rerun jobs"},
+	{"job", cod_cmd_job_group, "submit, inspect, stop and rerun jobs, and get their results"},
 	{"node", cod_cmd_node, "list, describe, approve, reject and delete nodes"},
+	{"docker", cod_cmd_docker, "run a container image as a job (docker run)"},
+	{"image", cod_cmd_image, "list, pull, import and remove images of this node's store"},
 	{"agent", cod_cmd_agent, "query the agent the CLI talks to (alive, version, node, config)"},
 	{"config", cod_cmd_config, "show and change configuration"},
 	{"serve", cod_cmd_serve, "start a cod node (orchestrator, compute, or both)"},
 	{"devstack", cod_cmd_devstack, "start a local cluster: orchestrator and compute nodes"},
 	{"version", cod_cmd_version, "print client and server versions"},
+	{"completion", cod_cmd_completion, "print a shell completion script (bash or zsh)"},
 	{NULL, NULL, NULL},
 };
+
+const struct cod_command *cod_cli_groups(void)
+{
+	return groups;
+}
 
 static void print_root_help(FILE *f)
 {
@@ -191,9 +199,40 @@ static void command_name(const char *usage, char *out, size_t n)
 	}
 }
 
+/* Completion: the flags of a command, or the values of the flag being
+ * completed (argv's last word). */
+static void complete_flags(const struct cod_flag *flags, int argc, char **argv)
+{
+	const char *last = argc > 1 ? argv[argc - 1] : "";
+	for (const struct cod_flag *const *t = (const struct cod_flag *const[]){flags, global_flags, NULL}; *t; t++) {
+		for (const struct cod_flag *fl = *t; fl->long_name; fl++) {
+			bool named = (last[0] == '-' && last[1] == '-' && !strcmp(last + 2, fl->long_name)) ||
+				     (last[0] == '-' && last[1] == fl->short_name && !last[2] && fl->short_name);
+			if (named && fl->type != COD_FLAG_BOOL) {
+				if (!strcmp(fl->long_name, "output"))
+					printf("table\ncsv\njson\nyaml\n");
+				return; /* a value: nothing to offer (the shell offers files) */
+			}
+		}
+	}
+	for (const struct cod_flag *const *t = (const struct cod_flag *const[]){flags, global_flags, NULL}; *t; t++) {
+		for (const struct cod_flag *fl = *t; fl->long_name; fl++) {
+			printf("--%s\n", fl->long_name);
+			if (fl->short_name)
+				printf("-%c\n", fl->short_name);
+		}
+	}
+}
+
 int cod_cli_parse(struct cod_cli *cli, int argc, char **argv, const struct cod_flag *flags, const char *usage,
 		  const char *help_text, const char **pos, int *npos, int max_pos)
 {
+	if (cli->complete) {
+		complete_flags(flags, argc, argv);
+		cli->help = true;
+		*npos = 0;
+		return 1;
+	}
 	char cmd[64];
 	command_name(usage, cmd, sizeof(cmd));
 	*npos = 0;
@@ -266,6 +305,14 @@ int cod_cli_dispatch(struct cod_cli *cli, const char *group, const struct cod_co
 		     char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
+	if (cli->complete) {
+		for (const struct cod_command *c = cmds; sub && c->name; c++)
+			if (!strcmp(c->name, sub))
+				return c->fn(cli, argc - 1, argv + 1);
+		for (const struct cod_command *c = cmds; c->name; c++)
+			printf("%s\n", c->name);
+		return 0;
+	}
 	if (!sub || !strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
 		FILE *f = sub ? stdout : stderr;
 		fprintf(f, "Usage:\n  cod %s <command> [flags]\n\nCommands:\n", group);

@@ -11,6 +11,7 @@
 #define COD_CLI_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +59,9 @@ struct cod_cli {
 	bool help;
 	struct cod_output_opts out;
 	bool is_tty;
+	/* Shell completion (completion.c): cod_cli_dispatch() prints the
+	 * subcommands and cod_cli_parse() the flags instead of running. */
+	bool complete;
 };
 
 struct cod_command {
@@ -94,6 +98,8 @@ int cod_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((fo
 /* Dispatch to a subcommand of a group. */
 int cod_cli_dispatch(struct cod_cli *cli, const char *group, const struct cod_command *cmds, int argc,
 		     char **argv);
+/* The table of command groups (for completion). */
+const struct cod_command *cod_cli_groups(void);
 /* Load config (files, env, flags, -c) into cli->cfg after parsing. */
 int cod_cli_load_config(struct cod_cli *cli, struct cod_error **err);
 
@@ -111,6 +117,27 @@ int cod_client_call(struct cod_cli *cli, const char *method, const char *path, c
 		    struct cod_error **err);
 /* URL-escape one query value. Heap. */
 char *cod_client_escape(const char *s);
+
+/* One Server-Sent Event: event name ("" for the default "message"),
+ * data (data: lines joined by newlines) and id; valid during the call. */
+struct cod_sse_event {
+	const char *event;
+	const char *data;
+	const char *id;
+};
+/* Return < 0 to stop reading (the call then returns 0). */
+typedef int (*cod_sse_fn)(void *arg, const struct cod_sse_event *ev);
+/*
+ * GET path with "Accept: text/event-stream" and hand each event to fn as
+ * it arrives. Returns 0 when the server ended the stream (or fn stopped
+ * it); errors as cod_client_call() (non-2xx: the server's error). Stops
+ * with COD_E_TIMEOUT at deadline_ms (cod_mono_ms(); 0 = none) and with
+ * COD_E_UNAVAILABLE "interrupted" as soon as *stop turns true (may be
+ * NULL). A server silent for 60 s (it sends keepalives every 15) is
+ * COD_E_NETWORK.
+ */
+int cod_client_sse(struct cod_cli *cli, const char *path, cod_sse_fn fn, void *arg, int64_t deadline_ms,
+		   volatile sig_atomic_t *stop, struct cod_error **err);
 
 /* ---- output (output.c) ---- */
 
@@ -142,7 +169,9 @@ char *cod_fmt_time(int64_t unix_ns);          /* "2026-11-28 09:19:58" local, ""
 char *cod_fmt_age(int64_t unix_ns);           /* "3m ago" */
 char *cod_fmt_duration_ns(int64_t ns);        /* "1.2s", "3m4s" */
 char *cod_short_id(const char *id);           /* "j-1234abcd" */
-bool cod_use_color(const struct cod_cli *cli);
+bool cod_use_color(const struct cod_cli *cli); /* for stdout */
+/* Colour on fd: a terminal, no --no-style, no NO_COLOR. */
+bool cod_use_color_fd(const struct cod_cli *cli, int fd);
 
 /* ---- submitting jobs (job.c) ---- */
 
@@ -162,13 +191,54 @@ struct cod_run_opts {
 int cod_cli_run_job(struct cod_cli *cli, struct cod_job *job, struct cod_strlist *warnings,
 		    const struct cod_run_opts *opts);
 
+/* ---- job spec templates (template.c) ---- */
+
+struct cod_template {
+	const struct cod_strlist *vars;		/* -V NAME=VALUE; may be NULL */
+	const struct cod_strlist *env_patterns; /* -E REGEX (POSIX extended); may be NULL */
+	bool disabled;				/* --no-template */
+};
+/* Fill {{.name}}, {{.env.NAME}} and {{"text"}} in a spec (template.c
+ * documents the subset). *out is heap, NUL-terminated. Errors name the
+ * action: no value, not allowed, not supported; bad flags COD_E_USAGE. */
+int cod_template_expand(const struct cod_template *t, const char *text, size_t len, char **out, size_t *out_len,
+			struct cod_error **err);
+
+/* ---- job logs (logs.c) ---- */
+
+struct cod_logs_opts {
+	const char *namespace_;
+	const char *execution_id; /* full or unique prefix; NULL = all */
+	int64_t tail;		  /* last N lines of each execution; -1 = all */
+	bool follow;
+	int64_t job_version;	  /* 0 = current */
+	int64_t deadline_ms;	  /* cod_mono_ms(); 0 = none */
+	volatile sig_atomic_t *stop; /* stop when it turns true (Ctrl-C) */
+	bool prefix_known;	  /* prefix says whether to prefix lines... */
+	bool prefix;		  /* ...instead of asking the API about the job */
+};
+
+/* Print a job's log lines as `cod job logs` does (stdout lines to stdout,
+ * stderr lines to stderr). 0 when the stream ended as asked, *job_state
+ * (heap, may be NULL) the job's last state; -1 with err otherwise
+ * (COD_E_TIMEOUT at the deadline, COD_E_UNAVAILABLE "interrupted"). */
+int cod_cli_print_logs(struct cod_cli *cli, const char *job_ref, const struct cod_logs_opts *o, char **job_state,
+		       struct cod_error **err);
+int cod_cmd_job_logs(struct cod_cli *cli, int argc, char **argv);
+
 /* ---- command groups ---- */
 int cod_cmd_job(struct cod_cli *cli, int argc, char **argv);
+/* `cod job get` (get.c), and the job group with it in front (get.c). */
+int cod_cmd_job_get(struct cod_cli *cli, int argc, char **argv);
+int cod_cmd_job_group(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_node(struct cod_cli *cli, int argc, char **argv);
+int cod_cmd_docker(struct cod_cli *cli, int argc, char **argv);
+int cod_cmd_image(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_agent(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_version(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_config(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_serve(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_devstack(struct cod_cli *cli, int argc, char **argv);
+int cod_cmd_completion(struct cod_cli *cli, int argc, char **argv);
 
 #endif

@@ -204,6 +204,7 @@ int cod_cmd_devstack(struct cod_cli *cli, int argc, char **argv)
 	children[0].pid = spawn(oargv, children[0].log, env);
 	cleanup_free char *nats_url = NULL;
 	cleanup_free char *port = NULL;
+	cleanup_free char *run = NULL, *run_path = NULL; /* before the gotos */
 	int64_t deadline = cod_mono_ms() + 30000;
 	while (!(port = run_value(orun, "COD_API_PORT")) || !(nats_url = run_value(orun, "COD_NATS_URL"))) {
 		int status;
@@ -239,9 +240,9 @@ int cod_cmd_devstack(struct cod_cli *cli, int argc, char **argv)
 		c->pid = spawn(cargv, c->log, env);
 	}
 
-	cleanup_free char *run = xasprintf("COD_API_HOST=127.0.0.1\nCOD_API_PORT=%s\nCOD_NATS_URL=%s\nCOD_PID=%d\n",
-					   port, nats_url, (int)getpid());
-	cleanup_free char *run_path = xasprintf("%s/cod.run", dir);
+	run = xasprintf("COD_API_HOST=127.0.0.1\nCOD_API_PORT=%s\nCOD_NATS_URL=%s\nCOD_PID=%d\n", port, nats_url,
+			(int)getpid());
+	run_path = xasprintf("%s/cod.run", dir);
 	cod_write_file_atomic(run_path, run, strlen(run), NULL);
 	printf("cod devstack is running: 1 %s, %lld compute node%s.\n"
 	       "  API:   http://127.0.0.1:%s\n"

@@ -5,6 +5,8 @@
  * the orchestrator (reference/bacalhau.md §4) and decodes its answers with
  * the model's decoders, so tables show what the server stored.
  */
+#include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,14 +174,20 @@ static void print_more_hint(const char *cmd, const char *token, const char *ns)
 
 /* Read, parse, normalize (with the defaults of the client's config) and
  * validate a job spec file; "-" is stdin. */
-static struct cod_job *load_job(struct cod_cli *cli, const char *file, const char *ns, struct cod_strlist *warnings,
-				struct cod_error **err)
+static struct cod_job *load_job(struct cod_cli *cli, const char *file, const char *ns, const struct cod_template *tpl,
+				struct cod_strlist *warnings, struct cod_error **err)
 {
-	cleanup_free char *text = NULL;
-	size_t len = 0;
-	if (cod_read_file(file, 0, &text, &len, err) < 0)
+	cleanup_free char *raw = NULL, *text = NULL;
+	size_t raw_len = 0, len = 0;
+	if (cod_read_file(file, 0, &raw, &raw_len, err) < 0)
 		return NULL;
 	const char *name = strcmp(file, "-") ? file : "stdin";
+	struct cod_template none = {0};
+	if (cod_template_expand(tpl ? tpl : &none, raw ? raw : "", raw_len, &text, &len, err) < 0) {
+		if ((*err)->code != COD_E_USAGE)
+			cod_error_wrap(err, "job spec \"%s\"", name);
+		return NULL;
+	}
 	struct cod_job *job = cod_job_parse(text ? text : "", len, err);
 	if (!job) {
 		cod_error_wrap(err, "job spec \"%s\"", name);
@@ -247,112 +255,424 @@ static int start(struct cod_cli *cli, int argc, char **argv, const struct cod_fl
 
 /* ---------------------------------------------------------------- run */
 
+/* Ctrl-C while waiting: stop following, leave the job running. */
+static volatile sig_atomic_t interrupted;
+
 static void sleep_ms(int64_t ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0)
+	while (nanosleep(&ts, &ts) < 0 && !interrupted)
 		;
 }
 
-static void print_event(const struct cod_history_event *h)
+static void on_sigint(int sig)
 {
-	cleanup_free char *when = cod_fmt_time(h->event_time ? h->event_time : h->time);
-	cleanup_free char *exec = h->execution_id && *h->execution_id ? cod_short_id(h->execution_id) : NULL;
-	printf("  %s  %-18s  %s%s%s\n", when, h->topic && *h->topic ? h->topic : "-", exec ? exec : "",
-	       exec ? ": " : "", h->message ? h->message : "");
+	(void)sig;
+	interrupted = 1;
+}
+
+/* ------------------------------------------------------------ progress */
+
+/*
+ * Progress of a job while `job run` waits: one line per state change,
+ * from the job's history (and, for a running "Preparing" phase, the
+ * execution's live message such as "pulling image 12.3/45.0 MB"):
+ *
+ *   Job submitted
+ *   Scheduled on node-1
+ *   Preparing (pulling image 12.3/45.0 MB)
+ *   Running
+ *   Completed in 1.2s
+ *
+ * Executions are told apart by their short ID when there are several
+ * (Count > 1); a retry says so. On a terminal a spinner line under the
+ * last one shows the current phase and the time it has taken; in a pipe
+ * there is no spinner and a phase's message updates at most every 5 s.
+ */
+struct exec_track {
+	char *id;
+	char *node;
+	int state;
+	char *message;	    /* the last message shown */
+	int64_t shown_ms;   /* when it was shown */
+	size_t index;	    /* 0 for the first execution */
+};
+
+struct progress {
+	struct cod_cli *cli;
+	bool spinner; /* stdout is a terminal */
+	bool color;
+	bool multi;   /* Count > 1: prefix execution lines */
+	uint64_t last_seq;
+	struct exec_track *ex;
+	size_t nex, aex;
+	char *status; /* what the spinner line says */
+	int64_t status_since;
+	bool spinner_drawn;
+	unsigned frame;
+};
+
+static struct exec_track *track(struct progress *p, const char *id)
+{
+	for (size_t i = 0; i < p->nex; i++)
+		if (!strcmp(p->ex[i].id, id))
+			return &p->ex[i];
+	COD_GROW(p->ex, p->aex, p->nex + 1);
+	struct exec_track *t = &p->ex[p->nex];
+	memset(t, 0, sizeof(*t));
+	t->id = xstrdup(id);
+	t->index = p->nex++;
+	return t;
+}
+
+static void progress_release(struct progress *p)
+{
+	for (size_t i = 0; i < p->nex; i++) {
+		free(p->ex[i].id);
+		free(p->ex[i].node);
+		free(p->ex[i].message);
+	}
+	free(p->ex);
+	free(p->status);
+}
+
+static void clear_spinner(struct progress *p)
+{
+	if (p->spinner_drawn) {
+		fputs("\r\033[K", stdout);
+		p->spinner_drawn = false;
+	}
+}
+
+static void draw_spinner(struct progress *p)
+{
+	static const char *const frames[] = {"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"};
+	if (!p->spinner || !p->status)
+		return;
+	cleanup_free char *took = cod_fmt_duration_ns((cod_mono_ms() - p->status_since) * 1000000LL);
+	fprintf(stdout, "\r\033[K%s %s (%s)", frames[p->frame++ % COD_ARRAY_SIZE(frames)], p->status, took);
+	fflush(stdout);
+	p->spinner_drawn = true;
+}
+
+/* Print one progress line (and make it what the spinner shows). */
+static void progress_line(struct progress *p, const struct exec_track *t, const char *color, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void progress_line(struct progress *p, const struct exec_track *t, const char *color, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cleanup_free char *text = xvasprintf(fmt, ap);
+	va_end(ap);
+	clear_spinner(p);
+	cleanup_free char *sid = t && p->multi ? cod_short_id(t->id) : NULL;
+	cleanup_free char *line = sid ? xasprintf("[%s] %s", sid, text) : xstrdup(text);
+	if (color && p->color)
+		printf("  %s%s\033[0m\n", color, line);
+	else
+		printf("  %s\n", line);
+	fflush(stdout);
+	free(p->status);
+	p->status = steal_pointer(&line);
+	p->status_since = cod_mono_ms();
+}
+
+#define GREEN "\033[32m"
+#define RED "\033[31m"
+#define YELLOW "\033[33m"
+
+static void exec_event(struct progress *p, const struct cod_history_event *h, struct cod_execution **execs, size_t ne)
+{
+	struct exec_track *t = track(p, h->execution_id);
+	const char *node = NULL;
+	for (size_t i = 0; i < ne; i++)
+		if (!strcmp(execs[i]->id, t->id))
+			node = execs[i]->node_id;
+	if (node && !t->node)
+		t->node = xstrdup(node);
+	const char *msg = h->message ? h->message : "";
+	int state = h->exec_state_new;
+	t->state = state;
+	free(t->message);
+	t->message = xstrdup(msg);
+	t->shown_ms = cod_mono_ms();
+	switch (state) {
+	case COD_EXEC_NEW:
+		if (t->index > 0 && !p->multi)
+			progress_line(p, t, YELLOW, "Retrying: scheduled on %s", t->node ? t->node : "a node");
+		else
+			progress_line(p, t, NULL, "Scheduled on %s", t->node ? t->node : "a node");
+		break;
+	case COD_EXEC_PREPARING:
+		if (*msg && strcmp(msg, "preparing"))
+			progress_line(p, t, NULL, "Preparing (%s)", msg);
+		else
+			progress_line(p, t, NULL, "Preparing");
+		break;
+	case COD_EXEC_RUNNING:
+		progress_line(p, t, NULL, "Running");
+		break;
+	case COD_EXEC_PUBLISHING:
+		progress_line(p, t, NULL, "Publishing");
+		break;
+	case COD_EXEC_COMPLETED:
+		if (p->multi)
+			progress_line(p, t, GREEN, "Completed");
+		break;
+	case COD_EXEC_FAILED:
+		progress_line(p, t, RED, "Failed%s%s%s", *msg ? " (" : "", msg, *msg ? ")" : "");
+		break;
+	case COD_EXEC_CANCELLED:
+		progress_line(p, t, NULL, "Cancelled%s%s%s", *msg ? " (" : "", msg, *msg ? ")" : "");
+		break;
+	case COD_EXEC_ASK_FOR_BID_REJECTED:
+	case COD_EXEC_BID_REJECTED:
+		progress_line(p, t, YELLOW, "Rejected by %s%s%s%s", t->node ? t->node : "the node", *msg ? " (" : "",
+			      msg, *msg ? ")" : "");
+		break;
+	default:
+		break; /* bids: not worth a line */
+	}
+}
+
+static void job_event(struct progress *p, const struct cod_history_event *h)
+{
+	const char *msg = h->message ? h->message : "";
+	if (!h->has_job_state) {
+		if (*msg)
+			progress_line(p, NULL, NULL, "%s", msg);
+		return;
+	}
+	switch (h->job_state_new) {
+	case COD_JOB_PENDING:
+		progress_line(p, NULL, NULL, "%s", *msg ? msg : "Job submitted");
+		break;
+	case COD_JOB_QUEUED:
+		progress_line(p, NULL, YELLOW, "Queued%s%s%s", *msg ? " (" : "", msg, *msg ? ")" : "");
+		break;
+	default:
+		break; /* Running: the executions say more; the end: after the wait */
+	}
+}
+
+/* Live messages of a phase ("pulling image 30/45 MB"), which change
+ * without history events. */
+static void live_messages(struct progress *p, struct cod_execution **execs, size_t ne)
+{
+	for (size_t i = 0; i < ne; i++) {
+		const struct cod_execution *e = execs[i];
+		struct exec_track *t = NULL;
+		for (size_t k = 0; k < p->nex && !t; k++)
+			if (!strcmp(p->ex[k].id, e->id))
+				t = &p->ex[k];
+		const char *msg = e->compute_state.message ? e->compute_state.message : "";
+		if (!t || t->state != COD_EXEC_PREPARING || e->compute_state.type != COD_EXEC_PREPARING || !*msg ||
+		    !strcmp(msg, t->message ? t->message : ""))
+			continue;
+		free(t->message);
+		t->message = xstrdup(msg);
+		cleanup_free char *sid = p->multi ? cod_short_id(t->id) : NULL;
+		if (p->spinner) {
+			/* on a terminal the spinner line shows it */
+			free(p->status);
+			p->status = sid ? xasprintf("[%s] Preparing (%s)", sid, msg) : xasprintf("Preparing (%s)", msg);
+		} else if (cod_mono_ms() - t->shown_ms >= 5000) {
+			t->shown_ms = cod_mono_ms();
+			progress_line(p, t, NULL, "Preparing (%s)", msg);
+		}
+	}
+}
+
+/* One poll: new history events, live messages. */
+static int progress_poll(struct progress *p, const char *id, const char *ns, const struct cod_job *job,
+			 struct cod_error **err)
+{
+	cleanup_buf struct cod_buf path = COD_BUF_INIT;
+	job_path(&path, id, "/history");
+	query_namespace(&path, ns);
+	query_add_int(&path, "job_version", (int64_t)job->version);
+	cleanup_json json_t *hist = NULL;
+	if (call_get(p->cli, &path, &hist, err) < 0)
+		return -1;
+	cleanup_buf struct cod_buf epath = COD_BUF_INIT;
+	job_path(&epath, id, "/executions");
+	query_namespace(&epath, ns);
+	cleanup_json json_t *eresp = NULL;
+	if (call_get(p->cli, &epath, &eresp, err) < 0)
+		return -1;
+	json_t *eitems = items_of(eresp);
+	size_t ne = json_array_size(eitems);
+	struct cod_execution **execs = xcalloc(ne + 1, sizeof(*execs));
+	int rc = 0;
+	for (size_t i = 0; i < ne && rc == 0; i++)
+		if (!(execs[i] = cod_execution_from_json(json_array_get(eitems, i), err)))
+			rc = bad_answer(err, "execution");
+	size_t i;
+	json_t *item;
+	json_array_foreach(items_of(hist), i, item)
+	{
+		if (rc < 0)
+			break;
+		struct cod_history_event *h = cod_history_from_json(item, err);
+		if (!h) {
+			rc = bad_answer(err, "history event");
+			break;
+		}
+		if (h->seq_num > p->last_seq) {
+			p->last_seq = h->seq_num;
+			if (h->type == COD_HISTORY_EXECUTION && !cod_str_empty(h->execution_id) && h->has_exec_state)
+				exec_event(p, h, execs, ne);
+			else if (h->type == COD_HISTORY_JOB)
+				job_event(p, h);
+		}
+		cod_history_free(h);
+	}
+	if (rc == 0)
+		live_messages(p, execs, ne);
+	for (size_t k = 0; k < ne; k++)
+		cod_execution_free(execs[k]);
+	free(execs);
+	return rc;
 }
 
 /*
- * Poll the job and its history every 500 ms until it is terminal or the
- * timeout passes, printing each new event (unless quiet). *final gets the
- * last state seen; *timed_out tells whether the wait gave up.
+ * Poll the job every 500 ms until it is terminal, the timeout passes or
+ * Ctrl-C, showing progress (unless quiet). *final gets the last state
+ * seen; *timed_out tells whether the wait gave up.
  */
 static int wait_job(struct cod_cli *cli, const char *id, const char *ns, int64_t timeout_s, bool quiet,
 		    struct cod_job **final, bool *timed_out, struct cod_error **err)
 {
 	int64_t deadline = cod_mono_ms() + timeout_s * 1000;
-	uint64_t last_seq = 0;
 	*timed_out = false;
 	*final = NULL;
+	struct progress p = {.cli = cli, .spinner = cli->is_tty && !quiet, .color = cod_use_color(cli)};
+	p.status_since = cod_mono_ms();
+	int rc = 0;
 	for (;;) {
 		struct cod_job *job = fetch_job(cli, id, ns, err);
-		if (!job)
-			return -1;
-		if (!quiet) {
-			cleanup_buf struct cod_buf path = COD_BUF_INIT;
-			job_path(&path, id, "/history");
-			query_namespace(&path, ns);
-			query_add_int(&path, "job_version", (int64_t)job->version);
-			cleanup_json json_t *resp = NULL;
-			if (call_get(cli, &path, &resp, err) < 0) {
-				cod_job_free(job);
-				return -1;
-			}
-			size_t i;
-			json_t *item;
-			json_array_foreach(items_of(resp), i, item)
-			{
-				struct cod_history_event *h = cod_history_from_json(item, err);
-				if (!h) {
-					cod_job_free(job);
-					return bad_answer(err, "history event");
-				}
-				if (h->seq_num > last_seq) {
-					print_event(h);
-					last_seq = h->seq_num;
-				}
-				cod_history_free(h);
-			}
-			fflush(stdout);
+		if (!job) {
+			rc = -1;
+			break;
+		}
+		p.multi = job->count > 1 || job->type == COD_JOB_OPS || job->type == COD_JOB_DAEMON;
+		if (!quiet && progress_poll(&p, id, ns, job, err) < 0) {
+			cod_job_free(job);
+			rc = -1;
+			break;
 		}
 		if (cod_job_state_terminal((enum cod_job_state)job->state.type)) {
 			*final = job;
-			return 0;
+			break;
 		}
 		int64_t now = cod_mono_ms();
-		if (now >= deadline) {
+		if (now >= deadline || interrupted) {
 			*final = job;
-			*timed_out = true;
-			return 0;
+			*timed_out = !interrupted;
+			break;
 		}
 		cod_job_free(job);
-		sleep_ms(deadline - now < POLL_INTERVAL_MS ? deadline - now : POLL_INTERVAL_MS);
+		/* the spinner turns while we wait for the next poll */
+		int64_t next = now + POLL_INTERVAL_MS < deadline ? now + POLL_INTERVAL_MS : deadline;
+		while (!interrupted && cod_mono_ms() < next) {
+			draw_spinner(&p);
+			sleep_ms(p.spinner ? 100 : next - cod_mono_ms());
+		}
 	}
+	clear_spinner(&p);
+	fflush(stdout);
+	progress_release(&p);
+	return rc;
 }
 
-static void print_next_steps(const char *id, bool has_publisher)
+static void print_next_steps(FILE *f, const char *id, bool has_publisher)
 {
-	printf("\nTo get more details about the run, execute:\n\tcod job describe %s\n\n"
-	       "To get more details about the run executions, execute:\n\tcod job executions %s\n",
-	       id, id);
+	fprintf(f,
+		"\nTo get more details about the run, execute:\n\tcod job describe %s\n\n"
+		"To get more details about the run executions, execute:\n\tcod job executions %s\n",
+		id, id);
 	if (has_publisher)
-		printf("\nTo download the results, execute:\n\tcod job get %s\n", id);
+		fprintf(f, "\nTo download the results, execute:\n\tcod job get %s\n", id);
+}
+
+/* The last progress line: how the job ended. */
+static void print_outcome(struct cod_cli *cli, FILE *f, const struct cod_job *job)
+{
+	enum cod_job_state state = (enum cod_job_state)job->state.type;
+	cleanup_free char *took = cod_fmt_duration_ns(job->modify_time - job->create_time);
+	const char *msg = job->state.message ? job->state.message : "";
+	bool color = f == stdout ? cod_use_color(cli) : cod_use_color_fd(cli, 2);
+	const char *on = !color ? "" : state == COD_JOB_COMPLETED ? GREEN : state == COD_JOB_FAILED ? RED : YELLOW;
+	const char *off = color ? "\033[0m" : "";
+	if (state == COD_JOB_COMPLETED)
+		fprintf(f, "  %sCompleted in %s%s\n", on, took, off);
+	else if (state == COD_JOB_FAILED)
+		fprintf(f, "  %sFailed in %s%s%s%s\n", on, took, *msg ? ": " : "", msg, off);
+	else
+		fprintf(f, "  %s%s%s%s%s\n", on, cod_job_state_name(state), *msg ? ": " : "", msg, off);
 }
 
 static const char run_help[] =
 	"Submit a job spec (YAML or JSON, Bacalhau's format) from a file or stdin.\n"
 	"The spec is parsed, normalized and validated locally first; every problem is\n"
-	"reported at once. By default the command then follows the job's events until\n"
-	"it finishes (--wait-timeout-secs); the job keeps running if you press Ctrl+C.\n"
+	"reported at once. By default the command then shows the job's progress until\n"
+	"it finishes (--wait-timeout-secs): one line per step (submitted, scheduled,\n"
+	"preparing, running, publishing, completed), with a spinner on a terminal.\n"
+	"Ctrl+C stops waiting; the job keeps running. --follow prints the job's output\n"
+	"instead, as it runs. The exit code is 1 when the job failed.\n\n"
+	"Templating: the spec may use {{.name}} placeholders, filled from -V name=value\n"
+	"and from environment variables whose names match -E REGEX ({{.env.NAME}}\n"
+	"also reads them); --no-template sends the spec as written. See docs/cli.md.\n\n"
 	"Resubmitting a job with the same Name updates it (a new version); an\n"
 	"unchanged spec is refused unless --force.\n\n"
 	"Examples:\n"
 	"  cod job run job.yaml\n"
+	"  cod job run --follow job.yaml             # print the job's output as it runs\n"
 	"  cod job run --wait=false job.yaml         # print only the job ID\n"
+	"  cod job run -V image=busybox:1.37 -E '^DATA_' job.yaml\n"
 	"  cat job.json | cod job run -\n"
 	"  cod job run --dry-run --output json job.yaml";
 
+/* Print the job's output until it ends (--follow). */
+static int follow_job(struct cod_cli *cli, const char *id, const char *ns, int64_t wait_timeout, bool *timed_out,
+		      struct cod_error **err)
+{
+	*timed_out = false;
+	struct cod_logs_opts o = {.namespace_ = ns,
+				  .tail = -1,
+				  .follow = true,
+				  .deadline_ms = cod_mono_ms() + wait_timeout * 1000,
+				  .stop = &interrupted};
+	cleanup_free char *state = NULL;
+	if (cod_cli_print_logs(cli, id, &o, &state, err) == 0)
+		return 0;
+	if ((*err)->code == COD_E_TIMEOUT) {
+		*timed_out = true;
+		cod_error_free(*err);
+		*err = NULL;
+		return 0;
+	}
+	if (interrupted) {
+		cod_error_free(*err);
+		*err = NULL;
+		return 0;
+	}
+	return -1;
+}
+
 /*
  * Submit a loaded job (consumed) and follow it as `job run` does: dry run,
- * warnings, --id-only, --wait with progress, the final state and exit code.
- * Shared by `job run` and `docker run`.
+ * warnings, --id-only, --wait with progress (or --follow with the job's
+ * output), the final state and exit code. Shared by `job run` and
+ * `docker run`.
  */
 int cod_cli_run_job(struct cod_cli *cli, struct cod_job *job, struct cod_strlist *warnings,
 		    const struct cod_run_opts *ro)
 {
 	struct cod_error *err = NULL;
 	bool wait = ro->wait, id_only = ro->id_only, dry_run = ro->dry_run, force = ro->force;
-	bool hide_warnings = ro->hide_warnings;
+	bool hide_warnings = ro->hide_warnings, follow = ro->follow && ro->wait;
 	int64_t wait_timeout = ro->wait_timeout > 0 ? ro->wait_timeout : 600;
 	int rc;
 	if (dry_run) {
@@ -392,34 +712,62 @@ int cod_cli_run_job(struct cod_cli *cli, struct cod_job *job, struct cod_strlist
 		cod_error_set(&err, COD_E_INTERNAL, "the API accepted the job but sent no JobID");
 		return cod_cli_fail(err);
 	}
+	/* With --follow stdout carries the job's output only. */
+	FILE *info = follow ? stderr : stdout;
 	if (!wait || id_only) {
 		printf("%s\n", id);
 		if (!wait) {
 			free(job_ns);
 			return 0;
 		}
+	} else if (follow) {
+		fprintf(info, "Job successfully submitted. Job ID: %s\n", id);
+		fprintf(info, "Waiting for logs... (Ctrl+C to stop following; the job keeps running)\n\n");
 	} else {
 		printf("Job successfully submitted. Job ID: %s\n", id);
 		printf("Checking job status... (Enter Ctrl+C to exit at any time, your job will continue running):\n\n");
 	}
 	fflush(stdout);
 
+	struct sigaction sa = {.sa_handler = on_sigint}, old_sa;
+	sigemptyset(&sa.sa_mask);
+	interrupted = 0;
+	sigaction(SIGINT, &sa, &old_sa);
 	struct cod_job *final = NULL;
 	bool timed_out = false;
-	rc = wait_job(cli, id, job_ns, wait_timeout, id_only, &final, &timed_out, &err);
+	if (follow) {
+		rc = follow_job(cli, id, job_ns, wait_timeout, &timed_out, &err);
+		if (rc == 0)
+			final = fetch_job(cli, id, job_ns, &err);
+		if (!final)
+			rc = -1;
+	} else {
+		rc = wait_job(cli, id, job_ns, wait_timeout, id_only, &final, &timed_out, &err);
+	}
+	sigaction(SIGINT, &old_sa, NULL);
 	free(job_ns);
 	if (rc < 0)
 		return cod_cli_fail(err);
 	enum cod_job_state state = (enum cod_job_state)final->state.type;
-	if (!id_only && !timed_out) {
-		cleanup_free char *took = cod_fmt_duration_ns(final->modify_time - final->create_time);
-		printf("\nJob %s %s in %s\n", id, cod_job_state_name(state), took);
+	bool done = cod_job_state_terminal(state);
+	if (interrupted && !done) {
+		fprintf(stderr,
+			"\nStopped waiting: job %s keeps running (it is %s).\n"
+			"Follow it with: cod job logs -f %s\nCheck it with:  cod job describe %s\n",
+			id, cod_job_state_name(state), id, id);
+		cod_job_free(final);
+		return 130;
+	}
+	if (!id_only && done) {
+		if (follow)
+			fputc('\n', info);
+		print_outcome(cli, info, final);
 	}
 	if (!id_only)
-		print_next_steps(id, has_publisher);
+		print_next_steps(info, id, has_publisher);
 	fflush(stdout);
 	rc = 0;
-	if (timed_out) {
+	if (timed_out && !done) {
 		fprintf(stderr,
 			"Warning: job %s is still %s after %llds; it keeps running — check later with: cod job describe %s\n",
 			id, cod_job_state_name(state), (long long)wait_timeout, id);
@@ -436,21 +784,27 @@ int cod_cli_run_job(struct cod_cli *cli, struct cod_job *job, struct cod_strlist
 	return rc;
 }
 
-
 static int cmd_run(struct cod_cli *cli, int argc, char **argv)
 {
-	bool wait = true, id_only = false, dry_run = false, force = false, hide_warnings = false;
+	bool wait = true, id_only = false, dry_run = false, force = false, hide_warnings = false, follow = false;
+	bool no_template = false;
 	int64_t wait_timeout = 600;
 	const char *ns = NULL;
+	struct cod_strlist vars = {0}, env_patterns = {0};
 	struct cod_flag flags[] = {
 		{"wait", 0, COD_FLAG_BOOL, &wait, NULL, "wait for the job to finish (default true; --wait=false)", NULL},
 		{"wait-timeout-secs", 0, COD_FLAG_INT, &wait_timeout, "N", "stop waiting after N seconds (default 600)",
 		 NULL},
+		{"follow", 'f', COD_FLAG_BOOL, &follow, NULL, "print the job's output as it runs, until it ends", NULL},
 		{"id-only", 0, COD_FLAG_BOOL, &id_only, NULL, "print only the job ID", NULL},
 		{"dry-run", 0, COD_FLAG_BOOL, &dry_run, NULL, "print the normalized job instead of submitting it", NULL},
 		{"force", 0, COD_FLAG_BOOL, &force, NULL, "submit even if the spec is unchanged", NULL},
 		{"hide-warnings", 0, COD_FLAG_BOOL, &hide_warnings, NULL, "do not print warnings", NULL},
 		{"namespace", 0, COD_FLAG_STR, &ns, "NS", "namespace of the job (overrides the spec's)", NULL},
+		{"template-vars", 'V', COD_FLAG_LIST, &vars, "KEY=VALUE", "a template variable (repeatable)", NULL},
+		{"template-envs", 'E', COD_FLAG_LIST, &env_patterns, "REGEX",
+		 "environment variables whose names match become template variables (repeatable)", NULL},
+		{"no-template", 0, COD_FLAG_BOOL, &no_template, NULL, "do not expand {{...}} in the spec", NULL},
 		COD_OUTPUT_FLAGS(cli),
 		COD_FLAGS_END,
 	};
@@ -458,24 +812,33 @@ static int cmd_run(struct cod_cli *cli, int argc, char **argv)
 	int npos;
 	int rc = start(cli, argc, argv, flags, "job run FILE|- [flags]", run_help, pos, &npos, 1, 1, "json,yaml");
 	if (rc >= 0)
-		return rc;
-	if (wait_timeout <= 0)
-		return cod_cli_usage_error("job run", "flag --wait-timeout-secs: %lld is not a positive number of seconds",
-					   (long long)wait_timeout);
+		goto out;
+	rc = 2;
+	if (wait_timeout <= 0) {
+		cod_cli_usage_error("job run", "flag --wait-timeout-secs: %lld is not a positive number of seconds",
+				    (long long)wait_timeout);
+		goto out;
+	}
+	struct cod_template tpl = {.vars = &vars, .env_patterns = &env_patterns, .disabled = no_template};
 	struct cod_error *err = NULL;
 	struct cod_strlist warnings = {0};
-	struct cod_job *job = load_job(cli, pos[0], ns, &warnings, &err);
+	struct cod_job *job = load_job(cli, pos[0], ns, &tpl, &warnings, &err);
 	if (!job) {
 		if (err && err->code == COD_E_VALIDATION && !err->hint)
 			cod_error_hint(err, "fix the fields named above; `cod job validate FILE` checks a spec "
 					    "without submitting it");
 		print_warnings(&warnings, hide_warnings);
 		cod_strlist_release(&warnings);
-		return cod_cli_fail(err);
+		rc = cod_cli_fail(err);
+		goto out;
 	}
 	struct cod_run_opts ro = {.wait = wait, .wait_timeout = wait_timeout, .id_only = id_only, .dry_run = dry_run,
-				  .force = force, .hide_warnings = hide_warnings};
-	return cod_cli_run_job(cli, job, &warnings, &ro);
+				  .force = force, .hide_warnings = hide_warnings, .follow = follow};
+	rc = cod_cli_run_job(cli, job, &warnings, &ro);
+out:
+	cod_strlist_release(&vars);
+	cod_strlist_release(&env_patterns);
+	return rc;
 }
 
 /* ----------------------------------------------------------- validate */
@@ -490,26 +853,37 @@ static const char validate_help[] =
 
 static int cmd_validate(struct cod_cli *cli, int argc, char **argv)
 {
-	bool hide_warnings = false;
+	bool hide_warnings = false, no_template = false;
+	struct cod_strlist vars = {0}, env_patterns = {0};
 	struct cod_flag flags[] = {
 		{"hide-warnings", 0, COD_FLAG_BOOL, &hide_warnings, NULL, "do not print warnings", NULL},
+		{"template-vars", 'V', COD_FLAG_LIST, &vars, "KEY=VALUE", "a template variable (repeatable)", NULL},
+		{"template-envs", 'E', COD_FLAG_LIST, &env_patterns, "REGEX",
+		 "environment variables whose names match become template variables", NULL},
+		{"no-template", 0, COD_FLAG_BOOL, &no_template, NULL, "do not expand {{...}} in the spec", NULL},
 		COD_FLAGS_END,
 	};
 	const char *pos[1];
 	int npos;
 	int rc = start(cli, argc, argv, flags, "job validate FILE|- [flags]", validate_help, pos, &npos, 1, 1, NULL);
-	if (rc >= 0)
-		return rc;
-	struct cod_error *err = NULL;
-	struct cod_strlist warnings = {0};
-	struct cod_job *job = load_job(cli, pos[0], NULL, &warnings, &err);
-	print_warnings(&warnings, hide_warnings);
-	cod_strlist_release(&warnings);
-	if (!job)
-		return cod_cli_fail(err);
-	cod_job_free(job);
-	printf("The job spec is valid\n");
-	return 0;
+	if (rc < 0) {
+		struct cod_error *err = NULL;
+		struct cod_strlist warnings = {0};
+		struct cod_template tpl = {.vars = &vars, .env_patterns = &env_patterns, .disabled = no_template};
+		struct cod_job *job = load_job(cli, pos[0], NULL, &tpl, &warnings, &err);
+		print_warnings(&warnings, hide_warnings);
+		cod_strlist_release(&warnings);
+		if (job) {
+			cod_job_free(job);
+			printf("The job spec is valid\n");
+			rc = 0;
+		} else {
+			rc = cod_cli_fail(err);
+		}
+	}
+	cod_strlist_release(&vars);
+	cod_strlist_release(&env_patterns);
+	return rc;
 }
 
 /* --------------------------------------------------------------- list */
@@ -670,7 +1044,8 @@ static void print_history_table(struct cod_cli *cli, struct cod_history_event **
 	cod_table_release(&t);
 }
 
-static void print_output_block(const char *title, const char *text, bool truncated)
+static void print_output_block(const char *title, const char *text, bool truncated, const char *job_id,
+			       const char *exec_id)
 {
 	if (cod_str_empty(text) && !truncated)
 		return;
@@ -680,8 +1055,64 @@ static void print_output_block(const char *title, const char *text, bool truncat
 		if (text[strlen(text) - 1] != '\n')
 			fputc('\n', stdout);
 	}
-	if (truncated)
-		printf("…Output truncated\n");
+	if (truncated) {
+		cleanup_free char *sid = cod_short_id(exec_id);
+		printf("…Output truncated (the first %d bytes); all of it: cod job logs %s -e %s\n", 2048, job_id, sid);
+	}
+}
+
+/* Inputs: what preparing them moved (RunOutput.InputBytes). */
+static void print_inputs(const json_t *ib)
+{
+	json_t *inputs = json_object_get(ib, "Inputs");
+	if (!json_array_size(inputs))
+		return;
+	static const char *const headers[] = {"NAME", "TYPE", "LOCAL", "FETCHED", "CACHE"};
+	struct cod_table t;
+	cod_table_init(&t, COD_ARRAY_SIZE(headers), headers);
+	size_t i;
+	json_t *in;
+	json_array_foreach(inputs, i, in)
+	{
+		cleanup_free char *local = cod_format_bytes((uint64_t)json_integer_value(json_object_get(in, "Local")));
+		cleanup_free char *fetched =
+		    cod_format_bytes((uint64_t)json_integer_value(json_object_get(in, "Fetched")));
+		const char *row[] = {json_string_value(json_object_get(in, "Name")),
+				     json_string_value(json_object_get(in, "Type")), local, fetched,
+				     json_is_true(json_object_get(in, "CacheHit")) ? "hit" : ""};
+		cod_table_add(&t, row);
+	}
+	cleanup_free char *local = cod_format_bytes((uint64_t)json_integer_value(json_object_get(ib, "Local")));
+	cleanup_free char *fetched = cod_format_bytes((uint64_t)json_integer_value(json_object_get(ib, "Fetched")));
+	printf("\nInputs (%s local, %s fetched)\n", local, fetched);
+	struct cod_output_opts opts = {.format = "table"};
+	cod_table_print(&t, &opts, stdout);
+	cod_table_release(&t);
+}
+
+/* Where the results went (PublishedResult). */
+static void print_results(const struct cod_spec_config *r, const char *job_id)
+{
+	if (cod_str_empty(r->type))
+		return;
+	printf("\nResults\n");
+	if (!strcasecmp(r->type, "noop")) {
+		printf("Not published (publisher noop)\n");
+		return;
+	}
+	printf("Published with %s", r->type);
+	const char *key;
+	json_t *v;
+	bool first = true;
+	json_object_foreach(r->params, key, v)
+	{
+		if (json_is_string(v))
+			printf("%s%s=%s", first ? ": " : ", ", key, json_string_value(v));
+		else if (json_is_integer(v))
+			printf("%s%s=%lld", first ? ": " : ", ", key, (long long)json_integer_value(v));
+		first = false;
+	}
+	printf("\nDownload them with: cod job get %s\n", job_id);
 }
 
 static const char describe_help[] =
@@ -694,26 +1125,10 @@ static const char describe_help[] =
 	"  cod job describe my-job --version 2\n"
 	"  cod job describe j-6f9c2a1b --output json --pretty";
 
-static int describe_text(struct cod_cli *cli, json_t *resp, struct cod_error **err)
+/* The text of describe (everything decoded). */
+static void describe_print(struct cod_cli *cli, const struct cod_job *job, struct cod_history_event **events, size_t nh,
+			   struct cod_execution **execs, size_t ne)
 {
-	struct cod_job *job = job_of(resp, err);
-	if (!job)
-		return -1;
-	json_t *hist_items = member_items(resp, "History");
-	json_t *exec_items = member_items(resp, "Executions");
-	size_t nh = json_array_size(hist_items), ne = json_array_size(exec_items);
-	struct cod_history_event **events = xcalloc(nh + 1, sizeof(*events));
-	struct cod_execution **execs = xcalloc(ne + 1, sizeof(*execs));
-	int rc = 0;
-	for (size_t i = 0; i < nh && rc == 0; i++)
-		if (!(events[i] = cod_history_from_json(json_array_get(hist_items, i), err)))
-			rc = bad_answer(err, "history event");
-	for (size_t i = 0; i < ne && rc == 0; i++)
-		if (!(execs[i] = cod_execution_from_json(json_array_get(exec_items, i), err)))
-			rc = bad_answer(err, "execution");
-	if (rc < 0)
-		goto out;
-
 	struct kv_lines kv = {0};
 	kv_add(&kv, "ID", xstrdup(job->id ? job->id : ""));
 	kv_add(&kv, "Name", xstrdup(job->name ? job->name : ""));
@@ -765,11 +1180,12 @@ static int describe_text(struct cod_cli *cli, json_t *resp, struct cod_error **e
 		for (size_t i = 0; i < ne; i++) {
 			const struct cod_execution *e = execs[i];
 			cleanup_free char *id = id_cell(cli, e->id);
+			cleanup_free char *node = id_cell(cli, e->node_id);
 			cleanup_free char *rev = u64_text(e->revision);
 			cleanup_free char *created = cod_fmt_age(e->create_time);
 			cleanup_free char *modified = cod_fmt_age(e->modify_time);
 			const char *row[] = {id,
-					     e->node_id,
+					     node,
 					     cod_exec_state_name((enum cod_exec_state)e->compute_state.type),
 					     cod_exec_desired_name((enum cod_exec_desired)e->desired_state.type),
 					     rev,
@@ -791,10 +1207,32 @@ static int describe_text(struct cod_cli *cli, json_t *resp, struct cod_error **e
 		const struct cod_run_output *o = &e->run_output;
 		if (!cod_str_empty(o->error_msg))
 			printf("\nExecution Error\n%s\n", o->error_msg);
-		print_output_block("Standard Output", o->stdout_text, o->stdout_truncated);
-		print_output_block("Standard Error", o->stderr_text, o->stderr_truncated);
+		print_inputs(o->input_bytes);
+		print_results(&e->published_result, job->id);
+		print_output_block("Standard Output", o->stdout_text, o->stdout_truncated, job->id, e->id);
+		print_output_block("Standard Error", o->stderr_text, o->stderr_truncated, job->id, e->id);
 	}
-out:
+}
+
+static int describe_text(struct cod_cli *cli, json_t *resp, struct cod_error **err)
+{
+	struct cod_job *job = job_of(resp, err);
+	if (!job)
+		return -1;
+	json_t *hist_items = member_items(resp, "History");
+	json_t *exec_items = member_items(resp, "Executions");
+	size_t nh = json_array_size(hist_items), ne = json_array_size(exec_items);
+	struct cod_history_event **events = xcalloc(nh + 1, sizeof(*events));
+	struct cod_execution **execs = xcalloc(ne + 1, sizeof(*execs));
+	int rc = 0;
+	for (size_t i = 0; i < nh && rc == 0; i++)
+		if (!(events[i] = cod_history_from_json(json_array_get(hist_items, i), err)))
+			rc = bad_answer(err, "history event");
+	for (size_t i = 0; i < ne && rc == 0; i++)
+		if (!(execs[i] = cod_execution_from_json(json_array_get(exec_items, i), err)))
+			rc = bad_answer(err, "execution");
+	if (rc == 0)
+		describe_print(cli, job, events, nh, execs, ne);
 	for (size_t i = 0; i < nh; i++)
 		cod_history_free(events[i]);
 	for (size_t i = 0; i < ne; i++)
@@ -1114,13 +1552,14 @@ static int cmd_executions(struct cod_cli *cli, int argc, char **argv)
 		cleanup_free char *created = time_cell(cli, e->create_time);
 		cleanup_free char *modified = time_cell(cli, e->modify_time);
 		cleanup_free char *id = id_cell(cli, e->id);
+		cleanup_free char *node = id_cell(cli, e->node_id);
 		cleanup_free char *ver = u64_text(e->job_version);
 		cleanup_free char *rev = u64_text(e->revision);
 		const char *row[] = {created,
 				     modified,
 				     id,
 				     ver,
-				     e->node_id,
+				     node,
 				     rev,
 				     cod_exec_state_name((enum cod_exec_state)e->compute_state.type),
 				     cod_exec_desired_name((enum cod_exec_desired)e->desired_state.type),
@@ -1204,6 +1643,7 @@ static const struct cod_command job_commands[] = {
 	{"executions", cmd_executions, "list the executions of a job"},
 	{"versions", cmd_versions, "list the versions of a job's spec"},
 	{"validate", cmd_validate, "check a job spec locally without submitting it"},
+	{"logs", cod_cmd_job_logs, "print a job's output, or follow it as it runs"},
 	{NULL, NULL, NULL},
 };
 

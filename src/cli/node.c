@@ -121,10 +121,11 @@ static const char *label_of(const struct cod_kvlist *labels, const char *const *
 
 /* One node's cells, appended to row[] from index *n on; the strings are
  * owned by cells[] (freed by the caller). */
-static void node_row(const struct cod_node_state *node, unsigned show, char **cells, size_t *n)
+static void node_row(const struct cod_node_state *node, unsigned show, bool wide, char **cells, size_t *n)
 {
 	const struct cod_node_info *info = &node->info;
-	cells[(*n)++] = xstrdup(info->node_id ? info->node_id : "");
+	/* generated IDs are shortened (n-1a2b3c4d), names as given */
+	cells[(*n)++] = wide ? xstrdup(info->node_id ? info->node_id : "") : cod_short_id(info->node_id);
 	cells[(*n)++] = xstrdup(info->node_type ? info->node_type : "");
 	cells[(*n)++] = xstrdup(cod_node_membership_name(node->membership));
 	cells[(*n)++] = xstrdup(cod_node_connection_name(node->connection));
@@ -273,7 +274,7 @@ static int cmd_list(struct cod_cli *cli, int argc, char **argv)
 		}
 		char *cells[20] = {0};
 		size_t n = 0;
-		node_row(node, show, cells, &n);
+		node_row(node, show, cli->out.wide, cells, &n);
 		cod_table_add(&t, (const char *const *)cells);
 		for (size_t c = 0; c < n; c++)
 			free(cells[c]);

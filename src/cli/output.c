@@ -234,8 +234,11 @@ char *cod_short_id(const char *id)
 {
 	if (!id)
 		return xstrdup("");
-	/* "j-" + 8 characters, like Bacalhau's short IDs; node ids as given */
+	/* "j-" + 8 characters, like Bacalhau's short IDs; also generated
+	 * node IDs ("n-" + a UUID); names chosen by people stay as given */
 	if ((id[0] == 'j' || id[0] == 'e') && id[1] == '-' && strlen(id) > 10)
+		return xstrndup(id, 10);
+	if (id[0] >= 'a' && id[0] <= 'z' && id[1] == '-' && strlen(id) == 38 && id[10] == '-' && id[15] == '-')
 		return xstrndup(id, 10);
 	return xstrdup(id);
 }
@@ -244,4 +247,10 @@ bool cod_use_color(const struct cod_cli *cli)
 {
 	const char *nc = getenv("NO_COLOR");
 	return cli->is_tty && !cli->out.no_style && !(nc && *nc);
+}
+
+bool cod_use_color_fd(const struct cod_cli *cli, int fd)
+{
+	const char *nc = getenv("NO_COLOR");
+	return isatty(fd) && !cli->out.no_style && !(nc && *nc);
 }

@@ -107,10 +107,13 @@ static json_t *bid_result(const struct cod_execution *e, bool accepted, const ch
 
 static json_t *run_output_json(const struct cod_run_output *o)
 {
-	return json_pack("{s:s, s:b, s:s, s:b, s:I, s:s}", "Stdout", o->stdout_text ? o->stdout_text : "",
-			 "StdoutTruncated", o->stdout_truncated, "stderr",
-			 o->stderr_text ? o->stderr_text : "", "StderrTruncated", o->stderr_truncated,
-			 "ExitCode", (json_int_t)o->exit_code, "ErrorMsg", o->error_msg ? o->error_msg : "");
+	json_t *j = json_pack("{s:s, s:b, s:s, s:b, s:I, s:s}", "Stdout", o->stdout_text ? o->stdout_text : "",
+			      "StdoutTruncated", o->stdout_truncated, "stderr", o->stderr_text ? o->stderr_text : "",
+			      "StderrTruncated", o->stderr_truncated, "ExitCode", (json_int_t)o->exit_code,
+			      "ErrorMsg", o->error_msg ? o->error_msg : "");
+	if (o->input_bytes)
+		json_object_set(j, "InputBytes", o->input_bytes);
+	return j;
 }
 
 static json_t *compute_error(const struct cod_execution *e, const char *message, bool with_output)
@@ -128,6 +131,8 @@ static json_t *run_result(const struct cod_execution *e)
 	json_t *pub = json_object();
 	if (!cod_str_empty(e->published_result.type))
 		json_object_set_new(pub, "Type", json_string(e->published_result.type));
+	if (e->published_result.params)
+		json_object_set(pub, "Params", e->published_result.params);
 	json_object_set_new(p, "PublishResult", pub);
 	json_object_set_new(p, "RunCommandResult", run_output_json(&e->run_output));
 	return p;
@@ -456,6 +461,8 @@ static void fill_output(struct cod_execution *e, struct compute_running *r, cons
 	o->stderr_truncated = r->run.err.truncated;
 	o->exit_code = r->run.exit_code;
 	o->error_msg = xstrdup(error_msg ? error_msg : "");
+	json_decref(o->input_bytes);
+	o->input_bytes = r->input_bytes ? json_incref(r->input_bytes) : NULL;
 }
 
 static void fail_execution(struct cod_compute *c, struct cod_execution *e, const char *message,
@@ -603,21 +610,40 @@ static int prepare_inputs(struct compute_running *r, struct cod_error **err)
 			return -1;
 		struct cod_storage_ctx ctx = {.cfg = r->c->cfg, .execution = r->execution, .input = in, .index = i,
 					      .exec_dir = r->exec_dir, .work_dir = work, .run = &r->run};
+		struct cod_storage_stats stats;
+		ctx.stats = &stats;
 		int64_t attempts = r->c->cfg->compute_input_retries > 0 ? r->c->cfg->compute_input_retries : 1;
 		int rc = -1;
 		for (int64_t a = 0; a < attempts && rc < 0; a++) {
 			if (cod_executor_cancelled(&r->run))
 				return cod_error_set(err, COD_E_UNAVAILABLE, "cancelled");
 			if (a) {
+				cod_info("compute", "execution=%s input \"%s\" attempt %lld failed: %s; retrying", r->execution_id,
+					 name, (long long)a, (*err)->message);
 				cod_error_free(*err);
 				*err = NULL;
 				cod_executor_wait(&r->run, cod_mono_ms() + 500 * a);
 			}
+			memset(&stats, 0, sizeof(stats));
 			rc = st->prepare(&ctx, &r->mounts[i], err);
 		}
 		if (rc < 0)
 			return cod_error_wrap(err, "prepare input \"%s\"", name);
 		r->nmounts = i + 1;
+		/* the data-locality report: bytes local vs fetched, per input */
+		if (!r->input_bytes)
+			r->input_bytes = json_pack("{s:I, s:I, s:[]}", "Local", (json_int_t)0, "Fetched", (json_int_t)0,
+						   "Inputs");
+		json_t *lj = json_object_get(r->input_bytes, "Local"), *fj = json_object_get(r->input_bytes, "Fetched");
+		json_integer_set(lj, json_integer_value(lj) + (json_int_t)stats.bytes_local);
+		json_integer_set(fj, json_integer_value(fj) + (json_int_t)stats.bytes_fetched);
+		json_array_append_new(json_object_get(r->input_bytes, "Inputs"),
+				      json_pack("{s:s, s:s, s:I, s:I, s:b}", "Name", name, "Type", st->name, "Local",
+						(json_int_t)stats.bytes_local, "Fetched", (json_int_t)stats.bytes_fetched,
+						"CacheHit", stats.cache_hit));
+		cod_info("compute", "execution=%s input \"%s\" (%s): %llu bytes local, %llu bytes fetched%s", r->execution_id,
+			 name, st->name, (unsigned long long)stats.bytes_local, (unsigned long long)stats.bytes_fetched,
+			 stats.cache_hit ? " (input cache)" : "");
 	}
 	r->run.mounts = r->mounts;
 	r->run.nmounts = r->nmounts;
@@ -698,7 +724,8 @@ static int pipeline(struct compute_running *r, struct cod_error **err)
 	if (strcmp(pub->name, "noop") && !enter_phase(r, COD_EXEC_PUBLISHING, "publishing results"))
 		return cod_error_set(err, COD_E_UNAVAILABLE, "cancelled");
 	struct cod_publish_ctx pctx = {.cfg = r->c->cfg, .node_id = r->c->node_id, .execution = r->execution,
-				       .spec = &t->publisher, .results_dir = results, .exec_dir = r->exec_dir};
+				       .spec = &t->publisher, .results_dir = results, .exec_dir = r->exec_dir,
+				       .results_url = cod_results_server_url(r->c->results), .run = &r->run};
 	if (pub->publish(&pctx, &r->published, err) < 0)
 		return cod_error_wrap(err, "publish results with \"%s\"", pub->name);
 	return 0;
@@ -755,6 +782,7 @@ static void running_free(struct compute_running *r)
 	free(r->results_dir);
 	free(r->published.type);
 	json_decref(r->published.params);
+	json_decref(r->input_bytes);
 	cod_executor_run_release(&r->run);
 	cod_kvlist_release(&r->env);
 	cod_execution_free(r->execution);
@@ -1147,6 +1175,12 @@ int cod_compute_open(const struct cod_config *cfg, struct cod_compute **out, str
 	c->info_update_ms =
 	    cfg->compute_info_update_ms > 0 ? cfg->compute_info_update_ms : DEFAULT_INFO_UPDATE_MS;
 
+	if (!cod_str_empty(cfg->compute_locality) && strcasecmp(cfg->compute_locality, "local") &&
+	    strcasecmp(cfg->compute_locality, "anywhere")) {
+		cod_error_set(err, COD_E_CONFIG, "Compute.JobAdmissionControl.Locality \"%s\" is not local or anywhere",
+			      cfg->compute_locality);
+		goto fail;
+	}
 	c->node_id = cod_node_name(cfg, err);
 	if (!c->node_id || check_node_id(c->node_id, err) < 0)
 		goto fail;
@@ -1168,6 +1202,8 @@ int cod_compute_open(const struct cod_config *cfg, struct cod_compute **out, str
 	cod_kvlist_release(&gpu_labels);
 	if (cod_capacity_allocate(cfg->compute_alloc_cpu, cfg->compute_alloc_memory, cfg->compute_alloc_disk,
 				  cfg->compute_alloc_gpu, &c->system, &c->max, err) < 0)
+		goto fail;
+	if (cod_executor_configure(cfg, err) < 0)
 		goto fail;
 	cod_executor_installed(&c->engines);
 	cod_publisher_installed(cfg, &c->publishers);
@@ -1216,6 +1252,10 @@ int cod_compute_start(const struct cod_config *cfg, struct cod_compute **out, st
 		goto fail;
 	}
 	c->connected = true;
+	if (!cod_publisher_disabled(cfg, "local") && cod_results_server_start(cfg, &c->results, err) < 0) {
+		cod_error_wrap(err, "compute node \"%s\"", c->node_id);
+		goto fail;
+	}
 	if (cod_nats_subscribe(c->nc, c->subj_in, on_inbound, c, err) < 0)
 		goto fail;
 	if (cod_log_server_start(c, err) < 0) /* logs.c */
@@ -1286,6 +1326,8 @@ void cod_compute_stop(struct cod_compute *c)
 	}
 	cod_log_server_free(c->logs);
 	c->logs = NULL;
+	cod_results_server_stop(c->results);
+	c->results = NULL;
 	cod_info("compute", "node=%s stopped", c->node_id ? c->node_id : "?");
 	compute_free(c);
 }

@@ -242,6 +242,7 @@ struct compute_running {
 	size_t nmounts;
 	char *results_dir;
 	struct cod_spec_config published; /* the publisher's result */
+	json_t *input_bytes;		  /* RunOutput.InputBytes: what preparing the inputs moved */
 	int log_index_fd;		  /* logs/index; -1 until opened */
 	struct cod_log_tap log_taps[2];	  /* stdout, stderr -> log_index_fd */
 	bool timed_out;
@@ -268,6 +269,7 @@ struct cod_compute {
 	struct cod_resources system, max;
 	struct cod_kvlist labels;
 	struct cod_strlist engines, publishers, storages;
+	struct cod_results_server *results; /* the local publisher's server; NULL when not running */
 	struct cod_bidder bidder;
 
 	pthread_mutex_t lock;

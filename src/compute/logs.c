@@ -52,6 +52,8 @@
 #define MAX_STREAMS 512
 #define MAX_REQUESTS 4096
 #define DEFAULT_CREDIT 8
+/* At shutdown, streams get this long to send what is left. */
+#define DRAIN_MS 1000
 
 /* ------------------------------------------------------------ index */
 
@@ -85,15 +87,15 @@ void cod_log_tap_write(void *arg, const struct cod_executor_output *o)
 
 struct cod_log_reader {
 	char *dir;
-	int fd[2];	     /* stdout, stderr; -1 until they exist */
-	int index_fd;	     /* -1 until it exists */
-	bool index_broken;   /* a malformed record: sizes only from then on */
-	uint64_t index_pos;  /* bytes of the index consumed */
-	int cur;	     /* stream of the index chunk being read, -1 = none */
+	int fd[2];	    /* stdout, stderr; -1 until they exist */
+	int index_fd;	    /* -1 until it exists */
+	bool index_broken;  /* a malformed record: sizes only from then on */
+	uint64_t index_pos; /* bytes of the index consumed */
+	int cur;	    /* stream of the index chunk being read, -1 = none */
 	uint64_t cur_end;
-	uint64_t pos[2];     /* bytes of each file consumed */
+	uint64_t pos[2];	/* bytes of each file consumed */
 	struct cod_buf part[2]; /* the unfinished line of each stream */
-	uint64_t lines;	     /* lines handed out so far */
+	uint64_t lines;		/* lines handed out so far */
 };
 
 struct cod_log_reader *cod_log_reader_new(const char *logs_dir)
@@ -212,8 +214,8 @@ static int next_record(struct cod_log_reader *r, int *stream, uint64_t *end)
 			v = v * 10 + (uint64_t)(rec[k] - '0');
 	}
 	if (!ok) {
-		cod_warn("compute", "log index in \"%s\" is malformed at byte %llu; ordering by file sizes", r->dir,
-			 (unsigned long long)r->index_pos);
+		cod_warn("compute", "log index in \"%s\" is malformed at byte %llu; ordering by file sizes",
+			 r->dir, (unsigned long long)r->index_pos);
 		r->index_broken = true;
 		return 0;
 	}
@@ -288,7 +290,8 @@ static size_t utf8_seq(const unsigned char *p, size_t left)
 			return 0;
 		cp = (cp << 6) | (p[k] & 0x3f);
 	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return n;
 }
@@ -358,6 +361,7 @@ struct cod_log_server {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
 	bool stopping;
+	int64_t drain_until; /* stopping: streams get until then to finish */
 	bool started;
 	pthread_t thread;
 	struct log_req *req_head, *req_tail;
@@ -489,7 +493,8 @@ static int collect(void *arg, int type, const char *line, size_t len)
 static bool pump(struct cod_log_server *srv, struct log_stream *st, int64_t now)
 {
 	if (now - st->last_reader_ms > COD_LOG_READER_TIMEOUT_MS) {
-		cod_info("logs", "stream=%s execution=%s: the reader went silent; dropped", st->id, st->execution_id);
+		cod_info("logs", "stream=%s execution=%s: the reader went silent; dropped", st->id,
+			 st->execution_id);
 		st->ended = true;
 		return false;
 	}
@@ -560,7 +565,15 @@ static void on_open(struct cod_log_server *srv, const struct log_req *q)
 	const json_t *p = q->payload;
 	const char *id = text_of(p, "StreamID"), *exec = text_of(p, "ExecutionID"), *to = text_of(p, "Reply");
 	if (!id || !*id || strlen(id) > 128 || !exec || !*exec || !subject_ok(to)) {
-		reply(srv, q->reply, false, "malformed LogStreamOpen: StreamID, ExecutionID and Reply are required");
+		reply(srv, q->reply, false,
+		      "malformed LogStreamOpen: StreamID, ExecutionID and Reply are required");
+		return;
+	}
+	pthread_mutex_lock(&srv->lock);
+	bool stopping = srv->stopping;
+	pthread_mutex_unlock(&srv->lock);
+	if (stopping) {
+		reply(srv, q->reply, false, "the node is shutting down");
 		return;
 	}
 	struct cod_execution *e = NULL;
@@ -578,23 +591,27 @@ static void on_open(struct cod_log_server *srv, const struct log_req *q)
 		reply(srv, q->reply, false, "too many log streams on this node; try again later");
 		return;
 	}
-	json_t *tail = cod_json_iget(p, "Tail"), *offset = cod_json_iget(p, "Offset"), *credit = cod_json_iget(p, "Credit");
+	json_t *tail = cod_json_iget(p, "Tail"), *offset = cod_json_iget(p, "Offset"),
+	       *credit = cod_json_iget(p, "Credit");
 	struct log_stream *st = xcalloc(1, sizeof(*st));
 	st->id = xstrdup(id);
 	st->execution_id = xstrdup(exec);
 	st->reply = xstrdup(to);
 	st->follow = json_is_true(cod_json_iget(p, "Follow"));
 	st->tail = json_is_integer(tail) && json_integer_value(tail) >= 0 ? json_integer_value(tail) : -1;
-	st->offset = json_is_integer(offset) && json_integer_value(offset) > 0 ? (uint64_t)json_integer_value(offset) : 0;
-	st->credit = json_is_integer(credit) && json_integer_value(credit) >= 0 ? (uint64_t)json_integer_value(credit)
-										 : DEFAULT_CREDIT;
+	st->offset = json_is_integer(offset) && json_integer_value(offset) > 0
+			 ? (uint64_t)json_integer_value(offset)
+			 : 0;
+	st->credit = json_is_integer(credit) && json_integer_value(credit) >= 0
+			 ? (uint64_t)json_integer_value(credit)
+			 : DEFAULT_CREDIT;
 	st->last_reader_ms = st->last_send_ms = cod_mono_ms();
 	st->next = srv->streams;
 	srv->streams = st;
 	srv->nstreams++;
 	reply(srv, q->reply, true, NULL);
-	cod_debug("logs", "stream=%s execution=%s follow=%d tail=%lld offset=%llu opened", st->id, exec, st->follow,
-		  (long long)st->tail, (unsigned long long)st->offset);
+	cod_debug("logs", "stream=%s execution=%s follow=%d tail=%lld offset=%llu opened", st->id, exec,
+		  st->follow, (long long)st->tail, (unsigned long long)st->offset);
 }
 
 static void handle(struct cod_log_server *srv, const struct log_req *q)
@@ -622,8 +639,10 @@ static void *server_main(void *arg)
 {
 	struct cod_log_server *srv = arg;
 	pthread_mutex_lock(&srv->lock);
-	while (!srv->stopping) {
-		while (srv->req_head && !srv->stopping) {
+	/* Stopping, the streams get a moment to drain: their executions are
+	 * over by then, and what they wrote is worth sending. */
+	while (!srv->stopping || (srv->streams && cod_mono_ms() < srv->drain_until)) {
+		while (srv->req_head) {
 			struct log_req *q = srv->req_head;
 			srv->req_head = q->next;
 			if (!srv->req_head)
@@ -652,7 +671,7 @@ static void *server_main(void *arg)
 		}
 
 		pthread_mutex_lock(&srv->lock);
-		if (!srv->req_head && !srv->stopping && (!busy || !srv->streams)) {
+		if (!srv->req_head && (!busy || !srv->streams) && (!srv->stopping || srv->streams)) {
 			struct timespec ts;
 			cod_compute_deadline(&ts, srv->streams ? POLL_MS : 1000);
 			pthread_cond_timedwait(&srv->cond, &srv->lock, &ts);
@@ -686,7 +705,7 @@ static void on_message(void *ctx, const char *subject, const char *reply_to, con
 	q->reply = xstrdup_or_null(reply_to && *reply_to ? reply_to : NULL);
 	cod_envelope_release(&env);
 	pthread_mutex_lock(&srv->lock);
-	if (srv->stopping || srv->nreq >= MAX_REQUESTS) {
+	if ((srv->stopping && !srv->started) || srv->nreq >= MAX_REQUESTS) {
 		pthread_mutex_unlock(&srv->lock);
 		req_free(q);
 		return;
@@ -715,10 +734,12 @@ int cod_log_server_start(struct cod_compute *c, struct cod_error **err)
 	c->logs = srv;
 	if (cod_nats_subscribe(c->nc, srv->subject, on_message, srv, err) < 0)
 		return -1;
+	pthread_mutex_lock(&srv->lock);
 	int rc = pthread_create(&srv->thread, NULL, server_main, srv);
+	srv->started = rc == 0;
+	pthread_mutex_unlock(&srv->lock);
 	if (rc != 0)
 		return cod_error_set(err, COD_E_INTERNAL, "start the log server: %s", strerror(rc));
-	srv->started = true;
 	return 0;
 }
 
@@ -727,12 +748,16 @@ void cod_log_server_stop(struct cod_log_server *srv)
 	if (!srv)
 		return;
 	pthread_mutex_lock(&srv->lock);
+	if (!srv->stopping)
+		srv->drain_until = cod_mono_ms() + DRAIN_MS;
 	srv->stopping = true;
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
 	if (srv->started)
 		pthread_join(srv->thread, NULL);
-	srv->started = false;
+	pthread_mutex_lock(&srv->lock);
+	srv->started = false; /* from now on the callback drops everything */
+	pthread_mutex_unlock(&srv->lock);
 	while (srv->streams) {
 		struct log_stream *st = srv->streams;
 		srv->streams = st->next;

@@ -21,6 +21,7 @@
 #include "common/mem.h"
 #include "common/util.h"
 #include "compute/compute_int.h"
+#include "storage/storage.h"
 #include "version.h"
 #include "common/banned.h"
 
@@ -55,7 +56,10 @@ json_t *cod_compute_node_info_json(struct cod_compute *c)
 	info.compute.running_executions = (int64_t)c->buffer.nrunning;
 	info.compute.enqueued_executions = (int64_t)c->buffer.n;
 	info.version = (char *)cod_version_string();
-	return cod_node_info_to_json(&info);
+	info.compute.inventory = cod_storage_inventory(c->cfg);
+	json_t *out = cod_node_info_to_json(&info);
+	json_decref(info.compute.inventory);
+	return out;
 }
 
 /* A control request envelope (heap text); payload is consumed. */

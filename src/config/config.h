@@ -101,6 +101,7 @@ struct cod_config {
 	int64_t publisher_local_port;
 	char *publisher_ipfs_endpoint;
 	bool publisher_s3_presign_disabled;
+	char *publisher_s3_part_size;
 	int64_t publisher_s3_presign_expiration_ms;
 
 	/* Engines.Types.Docker: the OCI container executor (src/executor/oci) */

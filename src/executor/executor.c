@@ -18,6 +18,7 @@
 /* The registry: one line per driver. */
 static const struct cod_executor_ops *const registry[] = {
     &cod_executor_noop,
+    &cod_executor_docker,
 };
 
 const struct cod_executor_ops *cod_executor_find(const char *type)
@@ -29,6 +30,14 @@ const struct cod_executor_ops *cod_executor_find(const char *type)
 		if (!strcasecmp(registry[i]->name, t))
 			return registry[i];
 	return NULL;
+}
+
+int cod_executor_configure(const struct cod_config *cfg, struct cod_error **err)
+{
+	for (size_t i = 0; i < COD_ARRAY_SIZE(registry); i++)
+		if (registry[i]->configure && registry[i]->configure(cfg, err) < 0)
+			return cod_error_wrap(err, "engine \"%s\"", registry[i]->name);
+	return 0;
 }
 
 const struct cod_executor_ops *const *cod_executor_all(size_t *n)

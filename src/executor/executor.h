@@ -34,6 +34,7 @@
 #include "model/model.h"
 
 struct cod_executor_ops;
+struct cod_config;
 
 /* Captured output of one stream: the first buf.max bytes in memory (the
  * execution's RunOutput), and everything up to COD_LOG_FILE_MAX in the
@@ -110,6 +111,12 @@ struct cod_executor_ops {
 	/* Engine Type as written in job specs ("noop", "docker", "wasm"). */
 	const char *name;
 
+	/* Optional: take the node's configuration (runtime choice, data dir,
+	 * registry credentials). Called once when a compute node opens,
+	 * before is_installed() and any run; cfg outlives the node. An error
+	 * stops the node (a setting is invalid). */
+	int (*configure)(const struct cod_config *cfg, struct cod_error **err);
+
 	/* Whether this node can run the engine now (binaries present,
 	 * runtime usable). Called at start-up and on node-info updates from
 	 * the compute node's threads; must be cheap and not print. NULL
@@ -158,6 +165,10 @@ struct cod_executor_ops {
 };
 
 extern const struct cod_executor_ops cod_executor_noop;
+extern const struct cod_executor_ops cod_executor_docker;
+
+/* Hand the node's configuration to every driver with a configure slot. */
+int cod_executor_configure(const struct cod_config *cfg, struct cod_error **err);
 
 /* The driver for an engine Type (case-insensitive), or NULL. */
 const struct cod_executor_ops *cod_executor_find(const char *type);

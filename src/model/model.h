@@ -318,6 +318,9 @@ struct cod_run_output {
 	bool stderr_truncated;
 	int64_t exit_code;
 	char *error_msg;
+	/* cod: {"Local": bytes, "Fetched": bytes, "Inputs": [{"Name", "Type",
+	 * "Local", "Fetched", "CacheHit"}]}, or NULL */
+	json_t *input_bytes;
 };
 
 struct cod_execution {
@@ -407,6 +410,9 @@ struct cod_compute_info {
 	int64_t running_executions;
 	int64_t enqueued_executions;
 	char *address; /* "address" (sic) */
+	/* cod: {"LocalPaths": [...], "Cached": [...]} (cod_storage_inventory()),
+	 * or NULL */
+	json_t *inventory;
 };
 
 struct cod_node_info {

@@ -64,6 +64,8 @@ static const struct cod_field run_output_fields[] = {
 	COD_BOOL("StderrTruncated", struct cod_run_output, stderr_truncated, 0),
 	COD_INT("ExitCode", struct cod_run_output, exit_code, 0),
 	COD_STR("ErrorMsg", struct cod_run_output, error_msg, 0),
+	/* cod: what preparing the inputs moved (docs/storage.md) */
+	COD_JSONF("InputBytes", struct cod_run_output, input_bytes, OMIT),
 };
 static const struct cod_schema run_output_schema =
 	COD_SCHEMA("RunCommandResult", struct cod_run_output, run_output_fields, true);
@@ -305,6 +307,8 @@ static const struct cod_field compute_info_fields[] = {
 	COD_INT("RunningExecutions", struct cod_compute_info, running_executions, 0),
 	COD_INT("EnqueuedExecutions", struct cod_compute_info, enqueued_executions, 0),
 	COD_STR("address", struct cod_compute_info, address, 0),
+	/* cod: the node's data inventory for locality ranking (docs/storage.md) */
+	COD_JSONF("CodInventory", struct cod_compute_info, inventory, OMIT),
 };
 static const struct cod_schema compute_info_schema =
 	COD_SCHEMA("ComputeNodeInfo", struct cod_compute_info, compute_info_fields, true);

@@ -342,11 +342,13 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	o->sched_cfg.oversubscription = 1.0;
 	o->sched_cfg.max_execs_per_eval = 0;
 
+	/* declared before the first goto: a jump must not skip a cleanup */
+	cleanup_free char *db = NULL;
 	cleanup_free char *name = cod_node_name(cfg, err);
 	if (!name)
 		goto fail;
 	self_info(&o->self, cfg, name);
-	cleanup_free char *db = xasprintf("%s/orchestrator/state.db", cfg->data_dir);
+	db = xasprintf("%s/orchestrator/state.db", cfg->data_dir);
 	if (cod_store_open(db, &o->store, err) < 0) {
 		cod_error_wrap(err, "open store");
 		goto fail;
@@ -367,6 +369,8 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	if (rebuild_broker(o, err) < 0)
 		goto fail;
 	if (start_nats(o, err) < 0)
+		goto fail;
+	if (orch_logs_start(o, err) < 0) /* logs.c */
 		goto fail;
 
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -412,6 +416,7 @@ void cod_orchestrator_stop(struct cod_orchestrator *o)
 {
 	if (!o)
 		return;
+	cod_log_proxy_shutdown(o->logs); /* ends log streams before their HTTP server */
 	cod_api_stop(o->api);
 	pthread_mutex_lock(&o->lock);
 	o->stopping = true;
@@ -428,6 +433,7 @@ void cod_orchestrator_stop(struct cod_orchestrator *o)
 	}
 	free(o->workers);
 	cod_nats_close(o->nc);
+	cod_log_proxy_free(o->logs);
 	cod_natsd_stop(o->natsd);
 	/* the NATS callbacks are gone: drop what they queued */
 	while (o->inbox_head) {

@@ -24,6 +24,7 @@
 #include "api/api.h"
 #include "config/config.h"
 #include "orchestrator/broker.h"
+#include "orchestrator/logs.h"
 #include "orchestrator/orchestrator.h"
 #include "orchestrator/scheduler.h"
 #include "store/store.h"
@@ -74,6 +75,8 @@ struct cod_orchestrator {
 	pthread_mutex_t nodes_lock;
 	struct orch_node *nodes;
 	size_t nnodes, nodes_alloc;
+
+	struct cod_log_proxy *logs; /* logs.c */
 };
 
 /* orchestrator.c */
@@ -112,5 +115,9 @@ void *orch_worker_main(void *arg);
 
 /* dispatch.c */
 void *orch_dispatch_main(void *arg);
+
+/* logs.c: the log proxy (logs.h) on o->nc, as o->logs and o->ctx.logs.
+ * Stop with cod_log_proxy_shutdown() before the API, free after NATS. */
+int orch_logs_start(struct cod_orchestrator *o, struct cod_error **err);
 
 #endif

@@ -17,6 +17,7 @@
 #include "common/mem.h"
 #include "common/util.h"
 #include "orchestrator/scheduler.h"
+#include "storage/storage.h"
 #include "common/banned.h"
 
 #define FAVOUR_PREFIX "favour_"
@@ -32,6 +33,9 @@ enum {
 	POINTS_CAPACITY = 80,
 	POINTS_QUEUE = 20,
 	JITTER_RANGE = 10,
+	/* data locality: a node holding all of the job's inputs that any
+	 * node holds outranks every difference in capacity and queue */
+	POINTS_LOCALITY = 150,
 };
 
 /* A ranker's verdict on one node. */
@@ -320,8 +324,27 @@ static int jitter(uint64_t seed, const char *node_id)
 
 /* ---- the chain */
 
+/* ---- data locality: bytes of the job's inputs the node already holds,
+ * by its advertised inventory (allow-listed paths, input cache) */
+
+static uint64_t local_input_bytes(const struct cod_task *task, const struct cod_node_state *node)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < task->ninputs; i++)
+		total += cod_storage_inventory_bytes(node->info.compute.inventory, &task->inputs[i]);
+	return total;
+}
+
+static int rank_locality(uint64_t bytes, uint64_t best, struct verdict *v)
+{
+	if (!best || !bytes)
+		return 0;
+	v->points += (int)((double)POINTS_LOCALITY * (double)bytes / (double)best + 0.5);
+	return 0;
+}
+
 static void rank_one(const struct cod_sched_input *in, const struct cod_task *task,
-		     const struct cod_resources *need, const struct cod_node_state *node,
+		     const struct cod_resources *need, const struct cod_node_state *node, uint64_t best_local,
 		     struct cod_node_rank *out)
 {
 	struct verdict v = {0};
@@ -335,13 +358,23 @@ static void rank_one(const struct cod_sched_input *in, const struct cod_task *ta
 		out->reason = v.reason;
 		return;
 	}
+	int before_locality = v.points;
+	uint64_t local = local_input_bytes(task, node);
+	rank_locality(local, best_local, &v);
+	int locality = v.points - before_locality;
 	int before_capacity = v.points;
 	rank_capacity(node, &v);
 	int j = jitter(in->seed, node->info.node_id);
 	v.points += j;
 	out->rank = v.points;
-	out->reason = xasprintf("rank %d (requirements %d, capacity and queue %d, jitter %d)", v.points,
-				before_capacity, v.points - before_capacity - j, j);
+	if (local)
+		out->reason = xasprintf("rank %d (requirements %d, data locality %d for %llu input bytes on the node, "
+					"capacity and queue %d, jitter %d)",
+					v.points, before_locality, locality, (unsigned long long)local,
+					v.points - before_capacity - j, j);
+	else
+		out->reason = xasprintf("rank %d (requirements %d, capacity and queue %d, jitter %d)", v.points,
+					before_capacity, v.points - before_capacity - j, j);
 }
 
 static int cmp_rank(const void *a, const void *b)
@@ -369,12 +402,22 @@ int cod_rank_nodes(const struct cod_sched_input *in, struct cod_node_rank **out,
 	if (cod_task_resources(task, &need, err) < 0)
 		return -1;
 
+	/* the most input bytes any node holds: locality points are relative
+	 * to it, so they do not depend on how large the data is */
+	uint64_t best_local = 0;
+	for (size_t i = 0; i < in->nnodes && task->ninputs; i++) {
+		if (!in->nodes[i])
+			continue;
+		uint64_t b = local_input_bytes(task, in->nodes[i]);
+		if (b > best_local)
+			best_local = b;
+	}
 	struct cod_node_rank *ranks = xcalloc(in->nnodes ? in->nnodes : 1, sizeof(*ranks));
 	size_t count = 0;
 	for (size_t i = 0; i < in->nnodes; i++) {
 		if (!in->nodes[i])
 			continue;
-		rank_one(in, task, &need, in->nodes[i], &ranks[count++]);
+		rank_one(in, task, &need, in->nodes[i], best_local, &ranks[count++]);
 	}
 	qsort(ranks, count, sizeof(*ranks), cmp_rank);
 	*out = ranks;

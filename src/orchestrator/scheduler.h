@@ -101,8 +101,11 @@ struct cod_node_rank {
  * engine, publisher, storage sources supported; label constraints (hard,
  * and favour_ soft: +10); max job size (MaxJobRequirements); over-
  * subscription; previous executions of this job on the node (never: 30,
- * once: 0, more or still running or rejected: -1); available capacity (up
- * to 80 + 20 for an empty queue); random jitter from seed. Sorted by rank,
+ * once: 0, more or still running or rejected: -1); data locality (up to
+ * 150 in proportion to the bytes of the job's inputs the node's advertised
+ * inventory holds, relative to the node that holds most; cod_storage_
+ * inventory_bytes()); available capacity (up to 80 + 20 for an empty
+ * queue); random jitter from seed. Sorted by rank,
  * best first (ties by node ID). The caller frees with cod_node_ranks_free().
  * Previous executions are judged per job version: only the current
  * version's runs and rejections count (a live execution of any version

@@ -52,6 +52,13 @@ extern const struct cod_publisher_ops cod_publisher_local;
 extern const struct cod_publisher_ops cod_publisher_s3;
 extern const struct cod_publisher_ops cod_publisher_ipfs;
 
+/* The s3 publisher's object key for an execution: the template with
+ * {jobID} {executionID} {nodeID} {date} {time} expanded (UTC at now),
+ * ".tar.gz" appended for an archive and '/' for a plain prefix. Heap. */
+#include <time.h>
+char *cod_s3_publish_key(const char *tmpl, const struct cod_execution *e, const char *node_id, bool archive,
+			 time_t now);
+
 /* Whether the type is in Publishers.Disabled. */
 bool cod_publisher_disabled(const struct cod_config *cfg, const char *type);
 

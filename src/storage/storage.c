@@ -20,6 +20,7 @@ static const struct cod_storage_ops *const registry[] = {
 	&cod_storage_inline,
 	&cod_storage_local,
 	&cod_storage_url,
+	&cod_storage_s3,
 };
 
 const struct cod_storage_ops *cod_storage_find(const char *type)
@@ -47,8 +48,13 @@ void cod_storage_installed(const struct cod_config *cfg, struct cod_strlist *out
 {
 	for (size_t i = 0; i < COD_ARRAY_SIZE(registry); i++)
 		if (!cod_storage_disabled(cfg, registry[i]->name) &&
-		    (!registry[i]->is_installed || registry[i]->is_installed(cfg)))
+		    (!registry[i]->is_installed || registry[i]->is_installed(cfg))) {
 			cod_strlist_add(out, registry[i]->name);
+			/* aliases too, as Bacalhau lists them: a job that names
+			 * localDirectory finds the node that has local */
+			for (const char *const *a = registry[i]->aliases; a && *a; a++)
+				cod_strlist_add(out, *a);
+		}
 }
 
 bool cod_storage_disabled(const struct cod_config *cfg, const char *type)

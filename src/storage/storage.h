@@ -138,7 +138,8 @@ int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error *
 
 const struct cod_storage_ops *cod_storage_find(const char *type);
 const struct cod_storage_ops *const *cod_storage_all(size_t *n);
-/* Names of the installed drivers (canonical names, not aliases). */
+/* Names of the installed drivers, each followed by its aliases (the
+ * StorageSources a node advertises). */
 void cod_storage_installed(const struct cod_config *cfg, struct cod_strlist *out);
 
 #endif

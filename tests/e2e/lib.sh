@@ -83,7 +83,8 @@ run_cod() {
 start_orchestrator() {
 	mkdir -p "$COD_DIR"
 	rm -f "$COD_DIR/cod.run"
-	"$COD" serve --orchestrator -c API.Port=0 -c API.Host=127.0.0.1 "$@" \
+	"$COD" serve --orchestrator -c API.Port=0 -c API.Host=127.0.0.1 -c Orchestrator.Port=0 \
+		-c Orchestrator.Host=127.0.0.1 "$@" \
 		>"$TEST_TMP/orchestrator.log" 2>&1 &
 	ORCH_PID=$!
 	PIDS+=("$ORCH_PID")
@@ -206,3 +207,43 @@ submit_json() {
 
 # executions JOB: the executions as JSON items
 executions() { curl -s "$API/api/v1/orchestrator/jobs/$1/executions" | jq -c '.Items'; }
+
+# ---- data: inputs and results (t2xxx, t4xxx) ------------------------------
+
+# start_http_peer DIR: tests/peers/http_peer.py serving DIR on loopback;
+# sets HTTP_PEER (base URL).
+start_http_peer() {
+	python3 "$PWD/tests/peers/http_peer.py" "$1" "$TEST_TMP/http_peer.port" >"$TEST_TMP/http_peer.log" 2>&1 &
+	PIDS+=("$!")
+	local deadline=$((SECONDS + 15))
+	while [ ! -s "$TEST_TMP/http_peer.port" ] && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+	[ -s "$TEST_TMP/http_peer.port" ] || return 1
+	HTTP_PEER="http://127.0.0.1:$(cat "$TEST_TMP/http_peer.port")"
+}
+
+# Settings every data test's compute node gets: a free result-server port,
+# node info (the data inventory) refreshed every second.
+DATA_COMPUTE=(-c Publishers.Types.Local.Port=0 -c Compute.Heartbeat.InfoUpdateInterval=1s)
+
+# exec_field JOB JQ: a jq expression over the job's first execution
+exec_field() { executions "$1" | jq -r ".[0] | $2"; }
+# exec_dir NODE EXEC: that execution's directory on the node
+exec_dir() { echo "$TEST_TMP/$1/compute/executions/$2"; }
+
+# start_s3 [BUCKET...]: s3rver on loopback (scripts/start-s3.sh); sets
+# S3_ENDPOINT and exports the credentials s3rver checks signatures with.
+start_s3() {
+	"$PWD/scripts/start-s3.sh" "$TEST_TMP/s3data" "$TEST_TMP/s3.port" "$@" >"$TEST_TMP/s3rver.log" 2>&1 &
+	PIDS+=("$!")
+	local deadline=$((SECONDS + 120))
+	while [ ! -s "$TEST_TMP/s3.port" ] && [ $SECONDS -lt $deadline ]; do
+		kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$TEST_TMP/s3rver.log"; return 1; }
+		sleep 0.1
+	done
+	[ -s "$TEST_TMP/s3.port" ] || return 1
+	S3_ENDPOINT="http://127.0.0.1:$(cat "$TEST_TMP/s3.port")"
+	export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
+	export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null
+}
+# awss3 ARGS...: the AWS CLI against s3rver (cross-checks cod's S3 client)
+awss3() { aws --endpoint-url "$S3_ENDPOINT" "$@"; }

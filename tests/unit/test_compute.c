@@ -450,9 +450,9 @@ static void test_bidder(void **state)
 	expect_bid(&b, NOOP_JOB("batch", ",\"Resources\":{\"GPU\":\"1\"}"), "job needs gpu 1 > node max 0");
 	expect_bid(&b,
 		   "{\"Name\":\"t\",\"Type\":\"batch\",\"Tasks\":[{\"Name\":\"main\",\"Engine\":{\"Type\":"
-		   "\"docker\","
+		   "\"flibble\","
 		   "\"Params\":{\"Image\":\"busybox\"}}}]}",
-		   "node does not support engine \"docker\"");
+		   "node does not support engine \"flibble\"");
 	expect_bid(&b, NOOP_JOB("batch", ",\"Publisher\":{\"Type\":\"noop\"}"), NULL);
 	expect_bid(&b, NOOP_JOB("batch", ",\"Publisher\":{\"Type\":\"s3\",\"Params\":{\"Bucket\":\"b\"}}"),
 		   "node does not support publisher \"s3\"");
@@ -539,7 +539,7 @@ static void test_noop_executor(void **state)
 
 	/* Registry. */
 	assert_ptr_equal(cod_executor_find(" NOOP "), &cod_executor_noop);
-	assert_null(cod_executor_find("docker"));
+	assert_null(cod_executor_find("flibble"));
 	assert_null(cod_executor_find(NULL));
 	struct cod_strlist installed = {0};
 	cod_executor_installed(&installed);
@@ -860,7 +860,7 @@ static void test_inbound_seq(void **state)
 	    make_exec("e-1", NOOP_JOB("batch", ",\"Resources\":{\"CPU\":\"1\"}"), COD_DESIRED_PENDING);
 	struct cod_execution *e2 = make_exec("e-2",
 					     "{\"Name\":\"t\",\"Type\":\"batch\",\"Tasks\":[{\"Name\":"
-					     "\"main\",\"Engine\":{\"Type\":\"docker\"}}]}",
+					     "\"main\",\"Engine\":{\"Type\":\"flibble\"}}]}",
 					     COD_DESIRED_PENDING);
 	struct cod_execution *e3 = make_exec("e-3", NOOP_JOB("ops", ""), COD_DESIRED_RUNNING);
 	struct cod_execution *e9 = make_exec("e-9", NOOP_JOB("batch", ""), COD_DESIRED_PENDING);
@@ -884,7 +884,7 @@ static void test_inbound_seq(void **state)
 	feed(c, ask_for_bid(2, e2));
 	struct cod_execution *got = get_exec(c, "e-2");
 	assert_int_equal(got->compute_state.type, COD_EXEC_ASK_FOR_BID_REJECTED);
-	assert_string_equal(got->compute_state.message, "node does not support engine \"docker\"");
+	assert_string_equal(got->compute_state.message, "node does not support engine \"flibble\"");
 	cod_execution_free(got);
 	/* Resent, 3 now follows. Desired Running: a direct bid. */
 	feed(c, ask_for_bid(3, e3));
@@ -932,7 +932,7 @@ static void test_inbound_seq(void **state)
 		assert_int_equal(json_is_true(json_object_get(p, "Accepted")), accepted[i]);
 		if (!accepted[i])
 			assert_string_equal(json_string_value(json_object_get(p, "Reason")),
-					    "node does not support engine \"docker\"");
+					    "node does not support engine \"flibble\"");
 		json_decref(p);
 	}
 	assert_string_equal(o.m[3].type, "ExecutionProgress");

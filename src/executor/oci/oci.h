@@ -71,8 +71,8 @@
 enum cod_cgroup_mode { COD_CGROUP_NONE = 0, COD_CGROUP_V1, COD_CGROUP_V2, COD_CGROUP_HYBRID };
 
 struct cod_oci_settings {
-	char *data_dir;   /* DataDir */
-	char *images_dir; /* DataDir/compute/images */
+	char *data_dir;	    /* DataDir */
+	char *images_dir;   /* DataDir/compute/images */
 	char *runtime_name; /* "crun" | "runc" | NULL when none usable */
 	char *runtime_path;
 	char *runtime_problem; /* why no runtime is usable (is_installed false) */
@@ -80,11 +80,11 @@ struct cod_oci_settings {
 	/* crun refuses hybrid hosts: run it in a private mount namespace
 	 * without the cgroup2 mount at /sys/fs/cgroup/unified. */
 	bool crun_hide_unified;
-	bool overlay_ok; /* overlayfs mounts work (probed at configure) */
+	bool overlay_ok;	       /* overlayfs mounts work (probed at configure) */
 	struct cod_kvlist credentials; /* registry host -> "user:password" */
-	char *docker_config;           /* path or NULL */
+	char *docker_config;	       /* path or NULL */
 	struct cod_strlist insecure;   /* plain-HTTP registries */
-	uint64_t store_max;            /* bytes, 0 = none */
+	uint64_t store_max;	       /* bytes, 0 = none */
 	int64_t manifest_ttl_ms;
 	int64_t resolve_timeout_ms;
 	bool readonly_rootfs;
@@ -105,10 +105,10 @@ char *cod_oci_node_platform(void);
 /* ----------------------------------------------------------- references */
 
 struct cod_oci_ref {
-	char *registry;   /* "docker.io", "ghcr.io", "127.0.0.1:5000" */
+	char *registry;	  /* "docker.io", "ghcr.io", "127.0.0.1:5000" */
 	char *repository; /* "library/busybox" */
-	char *tag;        /* "latest" unless a digest alone was given; NULL then */
-	char *digest;     /* "sha256:<64 hex>" or NULL */
+	char *tag;	  /* "latest" unless a digest alone was given; NULL then */
+	char *digest;	  /* "sha256:<64 hex>" or NULL */
 };
 
 /* Parse a reference as Docker writes it. A malformed one is
@@ -155,8 +155,9 @@ int cod_oci_registry_blob_mem(struct cod_oci_registry *reg, const char *digest, 
 /* Upload a blob and a manifest (cod image push and tests). */
 int cod_oci_registry_push_blob(struct cod_oci_registry *reg, const char *digest, const void *data, size_t len,
 			       struct cod_error **err);
-int cod_oci_registry_push_manifest(struct cod_oci_registry *reg, const char *reference, const char *media_type,
-				   const void *data, size_t len, struct cod_error **err);
+int cod_oci_registry_push_manifest(struct cod_oci_registry *reg, const char *reference,
+				   const char *media_type, const void *data, size_t len,
+				   struct cod_error **err);
 
 /* Look up credentials for a registry host: config map, docker config.json,
  * DOCKER_USERNAME/DOCKER_PASSWORD (Docker Hub only). Returns true and heap
@@ -174,16 +175,17 @@ struct cod_oci_descriptor {
 
 /* An image resolved for one platform. */
 struct cod_oci_image {
-	char *ref;             /* canonical reference */
+	char *ref;	       /* canonical reference */
 	char *index_digest;    /* when the reference named an index, else NULL */
 	char *manifest_digest; /* the platform manifest */
-	char *platform;        /* "linux/amd64" */
+	char *platform;	       /* "linux/amd64" */
 	struct cod_oci_descriptor config;
 	struct cod_oci_descriptor *layers;
 	size_t nlayers;
 	json_t *config_json; /* the image config blob (with "config": Env, Cmd...) */
-	char *rootfs;        /* images/rootfs/<manifest-hex> once unpacked */
-	uint64_t size;       /* blobs, compressed */
+	char *rootfs;	     /* images/rootfs/<manifest-hex> once unpacked */
+	uint64_t size;	     /* blobs, compressed */
+	int hold_fd;	     /* cod_oci_pull(): the rootfs is held (GC skips it); -1 */
 };
 void cod_oci_image_release(struct cod_oci_image *img);
 
@@ -216,6 +218,9 @@ typedef void (*cod_oci_message_fn)(void *arg, const char *message);
 int cod_oci_pull(const char *image, cod_oci_abort_fn abort_fn, void *abort_arg, cod_oci_message_fn message,
 		 void *message_arg, struct cod_oci_image *img, struct cod_error **err);
 
+/* The same, but always asking the registry (`cod image pull`). */
+int cod_oci_pull_refresh(const char *image, struct cod_oci_image *img, struct cod_error **err);
+
 /* Import an OCI layout (directory or tar) or a `docker save` tarball into
  * the store. names gets the references imported. */
 int cod_oci_import(const char *path, struct cod_strlist *names, struct cod_error **err);
@@ -227,7 +232,7 @@ struct cod_oci_store_entry {
 	char *manifest_digest;
 	char *index_digest;
 	char *platform;
-	uint64_t size;     /* blobs + unpacked rootfs, bytes */
+	uint64_t size;	   /* blobs + unpacked rootfs, bytes */
 	int64_t pulled_ns; /* when it was pulled or imported */
 	int64_t used_ns;   /* when an execution last used it */
 };
@@ -244,7 +249,8 @@ int cod_oci_store_blob(const char *digest, cod_oci_fetch_fn fetch, void *arg, co
 		       void *abort_arg, struct cod_error **err);
 /* Add bytes as a blob (verified against digest when given, else
  * computed into *digest_out). */
-int cod_oci_store_put(const void *data, size_t len, const char *digest, char **digest_out, struct cod_error **err);
+int cod_oci_store_put(const void *data, size_t len, const char *digest, char **digest_out,
+		      struct cod_error **err);
 /* Read a small blob (capped at COD_OCI_MANIFEST_MAX). */
 int cod_oci_store_read(const char *digest, struct cod_buf *out, struct cod_error **err);
 /* Write / read / remove the record of a reference. */
@@ -257,7 +263,9 @@ void cod_oci_store_list_free(struct cod_oci_store_entry *l, size_t n);
 int cod_oci_store_remove(const char *ref, struct cod_error **err);
 /* Remove blobs and rootfs dirs no reference uses (skipping those in use
  * by a running execution); with max_bytes > 0 also remove least recently
- * used images until the store fits. *freed gets the bytes removed. */
+ * used images until the store fits. *freed gets the bytes removed.
+ * keep_ref (after a pull: the image just pulled) is never evicted, and
+ * then GC does not wait for pulls in progress (it does nothing instead). */
 int cod_oci_store_gc(uint64_t max_bytes, const char *keep_ref, uint64_t *freed, struct cod_error **err);
 /* Total bytes of the store. */
 uint64_t cod_oci_store_size(void);
@@ -268,6 +276,9 @@ int cod_oci_store_hold(const char *manifest_digest);
 /* Unpack img's layers into its rootfs dir unless done; sets img->rootfs. */
 int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, void *abort_arg,
 			 struct cod_error **err);
+/* Pulls hold the store lock shared while they fetch (GC takes it
+ * exclusively). Returns the fd to close, or -1 (cancelled, I/O). */
+int cod_oci_store_lock_shared(cod_oci_abort_fn abort_fn, void *abort_arg);
 /* Bytes used under a directory (st_blocks), not following symlinks or
  * other file systems. */
 uint64_t cod_oci_du(const char *path);
@@ -286,11 +297,11 @@ int cod_oci_unpack_layer(const char *layer_path, const char *root, cod_oci_abort
 /* --------------------------------------------------------------- rootfs */
 
 struct cod_oci_rootfs {
-	char *dir;    /* <exec>/rootfs */
-	char *merged; /* the container's root */
-	char *upper;  /* writable layer (overlay) or NULL */
-	bool mounted; /* overlay mounted */
-	bool copied;  /* copy fallback */
+	char *dir;	     /* <exec>/rootfs */
+	char *merged;	     /* the container's root */
+	char *upper;	     /* writable layer (overlay) or NULL */
+	bool mounted;	     /* overlay mounted */
+	bool copied;	     /* copy fallback */
 	uint64_t base_bytes; /* size of the copy at start (copy fallback) */
 };
 int cod_oci_rootfs_create(const char *image_rootfs, const char *exec_dir, struct cod_oci_rootfs *r,
@@ -310,24 +321,24 @@ struct cod_oci_mount {
 /* What the job asks of the container, resolved from the engine Params. */
 struct cod_oci_run_spec {
 	const char *container_id;
-	const char *rootfs;        /* absolute */
+	const char *rootfs; /* absolute */
 	bool readonly_rootfs;
-	const json_t *image_config; /* the image config blob */
+	const json_t *image_config;	      /* the image config blob */
 	const struct cod_strlist *entrypoint; /* NULL = not given */
 	const struct cod_strlist *parameters; /* NULL = not given */
 	const struct cod_kvlist *task_env;    /* task Env + BACALHAU_* */
 	const struct cod_strlist *engine_env; /* "K=V" */
-	const char *workdir;                  /* NULL = image's */
+	const char *workdir;		      /* NULL = image's */
 	const struct cod_oci_mount *mounts;
 	size_t nmounts;
 	enum cod_network_type network;
-	double cpu;           /* cores, 0 = none */
-	uint64_t memory;      /* bytes, 0 = none (also enforced by runtime.c) */
-	int64_t pids;         /* 0 = none */
+	double cpu;	 /* cores, 0 = none */
+	uint64_t memory; /* bytes, 0 = none (also enforced by runtime.c) */
+	int64_t pids;	 /* 0 = none */
 	const char *cgroups_path;
 	const char *hostname;
-	const char *etc_hosts; /* a file bound at /etc/hosts, or NULL */
-	const char *resolv_conf; /* a file bound at /etc/resolv.conf, or NULL */
+	const char *etc_hosts;		   /* a file bound at /etc/hosts, or NULL */
+	const char *resolv_conf;	   /* a file bound at /etc/resolv.conf, or NULL */
 	const struct cod_strlist *devices; /* host device paths to pass (GPUs) */
 };
 
@@ -352,17 +363,17 @@ struct cod_oci_container;
 typedef void (*cod_oci_output_fn)(void *arg, int stream /* 1 or 2 */, const char *data, size_t len);
 
 struct cod_oci_limits {
-	uint64_t memory; /* bytes, 0 = none */
-	uint64_t disk;   /* bytes for the writable layer + outputs, 0 = none */
+	uint64_t memory;	 /* bytes, 0 = none */
+	uint64_t disk;		 /* bytes for the writable layer + outputs, 0 = none */
 	const char *results_dir; /* counted against disk */
 	const struct cod_oci_rootfs *rootfs;
 };
 
 enum cod_oci_outcome {
-	COD_OCI_EXITED = 0, /* exit_code valid */
-	COD_OCI_KILLED,     /* cancelled (kill requested) */
-	COD_OCI_OOM,        /* out of memory */
-	COD_OCI_DISK,       /* disk limit exceeded */
+	COD_OCI_EXITED = 0,   /* exit_code valid */
+	COD_OCI_KILLED,	      /* cancelled (kill requested) */
+	COD_OCI_OOM,	      /* out of memory */
+	COD_OCI_DISK,	      /* disk limit exceeded */
 	COD_OCI_START_FAILED, /* the runtime could not start it: message */
 };
 
@@ -383,10 +394,16 @@ char *cod_oci_cgroup_prepare(const char *id, const struct cod_oci_limits *limits
 struct cod_oci_container *cod_oci_container_new(const char *id, const char *bundle_dir);
 void cod_oci_container_free(struct cod_oci_container *c);
 void cod_oci_container_kill(struct cod_oci_container *c);
-int cod_oci_container_run(struct cod_oci_container *c, const struct cod_oci_limits *limits, cod_oci_output_fn out,
-			  void *out_arg, struct cod_oci_result *res, struct cod_error **err);
+int cod_oci_container_run(struct cod_oci_container *c, const struct cod_oci_limits *limits,
+			  cod_oci_output_fn out, void *out_arg, struct cod_oci_result *res,
+			  struct cod_error **err);
 /* Remove the container's runtime state and cgroups (idempotent). */
 void cod_oci_container_cleanup(const char *id);
+/* The runtime's --root for this data dir (heap). */
+char *cod_oci_state_root(void);
+/* Remove containers an earlier run of this node left (a crash): kill,
+ * delete, unmount. Returns how many. Compute node start only. */
+int cod_oci_sweep(void);
 /* Run the runtime with args (e.g. "--version"); output into out. */
 int cod_oci_runtime_exec(const char *const *args, struct cod_buf *out, int64_t timeout_ms);
 

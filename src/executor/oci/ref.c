@@ -133,7 +133,8 @@ int cod_oci_ref_parse(const char *text, struct cod_oci_ref *ref, struct cod_erro
 		*at = '\0';
 		digest = at + 1;
 		if (!cod_oci_digest_valid(digest))
-			return bad(err, text, "the digest must be sha256: followed by 64 lowercase hex digits");
+			return bad(err, text,
+				   "the digest must be sha256: followed by 64 lowercase hex digits");
 	}
 	/* :tag (a ':' after the last '/') */
 	char *slash = strrchr(name, '/');
@@ -143,15 +144,16 @@ int cod_oci_ref_parse(const char *text, struct cod_oci_ref *ref, struct cod_erro
 		*colon = '\0';
 		tag = colon + 1;
 		if (!tag_ok(tag))
-			return bad(err, text, "the tag may hold letters, digits, '_', '.' and '-' (at most 128)");
+			return bad(err, text,
+				   "the tag may hold letters, digits, '_', '.' and '-' (at most 128)");
 	}
 	/* registry */
 	char *first_slash = strchr(name, '/');
 	char *domain = NULL, *path = name;
 	if (first_slash) {
 		size_t dn = (size_t)(first_slash - name);
-		if (memchr(name, '.', dn) || memchr(name, ':', dn) || (dn == 9 && !strncmp(name, "localhost", 9)) ||
-		    memchr(name, ':', dn)) {
+		if (memchr(name, '.', dn) || memchr(name, ':', dn) ||
+		    (dn == 9 && !strncmp(name, "localhost", 9)) || memchr(name, ':', dn)) {
 			*first_slash = '\0';
 			domain = name;
 			path = first_slash + 1;

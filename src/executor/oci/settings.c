@@ -77,7 +77,7 @@ static void node_platform(struct cod_oci_settings *s)
 			arch = u.machine;
 	}
 	snprintf(s->os, sizeof(s->os), "linux");
-	snprintf(s->arch, sizeof(s->arch), "%s", arch);
+	snprintf(s->arch, sizeof(s->arch), "%.15s", arch);
 	snprintf(s->variant, sizeof(s->variant), "%s", variant);
 }
 
@@ -134,7 +134,8 @@ static void detect_runtime(struct cod_oci_settings *s, const char *want)
 {
 	const char *choice = !cod_str_empty(want) ? want : "auto";
 	if (geteuid() != 0) {
-		s->runtime_problem = xstrdup("containers need root: cod runs them rootful (rootless is not supported)");
+		s->runtime_problem =
+		    xstrdup("containers need root: cod runs them rootful (rootless is not supported)");
 		return;
 	}
 	if (s->cgroup_mode == COD_CGROUP_NONE) {
@@ -157,12 +158,13 @@ static void detect_runtime(struct cod_oci_settings *s, const char *want)
 	}
 	if (!s->runtime_path) {
 		s->runtime_problem =
-		    n == 1 ? xasprintf("OCI runtime \"%s\" is not installed (Engines.Types.Docker.Runtime)", order[0])
+		    n == 1 ? xasprintf("OCI runtime \"%s\" is not installed (Engines.Types.Docker.Runtime)",
+				       order[0])
 			   : xstrdup("no OCI runtime: install crun or runc");
 		return;
 	}
-	s->crun_hide_unified =
-	    !strcmp(s->runtime_name, "crun") && s->cgroup_mode == COD_CGROUP_HYBRID && unified_has_controllers();
+	s->crun_hide_unified = !strcmp(s->runtime_name, "crun") && s->cgroup_mode == COD_CGROUP_HYBRID &&
+			       unified_has_controllers();
 }
 
 static const char *cgroup_mode_name(enum cod_cgroup_mode m)
@@ -188,9 +190,10 @@ int cod_oci_configure(const struct cod_config *cfg, struct cod_error **err)
 	uint64_t max = 0;
 	if (!cod_str_empty(cfg->docker_store_max) && strcmp(cfg->docker_store_max, "0") &&
 	    cod_parse_bytes(cfg->docker_store_max, &max) < 0)
-		return cod_error_set(err, COD_E_CONFIG,
-				     "Engines.Types.Docker.ImageStore.MaxSize \"%s\" is not a size (e.g. 20GB)",
-				     cfg->docker_store_max);
+		return cod_error_set(
+		    err, COD_E_CONFIG,
+		    "Engines.Types.Docker.ImageStore.MaxSize \"%s\" is not a size (e.g. 20GB)",
+		    cfg->docker_store_max);
 	struct cod_oci_settings s;
 	memset(&s, 0, sizeof(s));
 	cleanup_free char *dd = cod_str_empty(cfg->data_dir) ? cod_config_default_data_dir() : NULL;
@@ -199,7 +202,8 @@ int cod_oci_configure(const struct cod_config *cfg, struct cod_error **err)
 	s.cgroup_mode = cgroup_mode();
 	detect_runtime(&s, rt);
 	cod_kvlist_copy(&s.credentials, &cfg->docker_credentials);
-	s.docker_config = xstrdup_or_null(cod_str_empty(cfg->docker_config_path) ? NULL : cfg->docker_config_path);
+	s.docker_config =
+	    xstrdup_or_null(cod_str_empty(cfg->docker_config_path) ? NULL : cfg->docker_config_path);
 	cod_strlist_copy(&s.insecure, &cfg->docker_insecure_registries);
 	s.store_max = max;
 	s.manifest_ttl_ms = cfg->docker_manifest_ttl_ms;
@@ -213,9 +217,11 @@ int cod_oci_configure(const struct cod_config *cfg, struct cod_error **err)
 	pthread_mutex_unlock(&settings_lock);
 	cod_oci_resolve_cache_clear();
 	if (s.runtime_path)
-		cod_debug("oci", "runtime=%s path=%s cgroups=%s%s platform=%s/%s", s.runtime_name, s.runtime_path,
-			  cgroup_mode_name(s.cgroup_mode),
-			  s.crun_hide_unified ? " (crun in a private mount namespace without the cgroup2 mount)" : "",
+		cod_debug("oci", "runtime=%s path=%s cgroups=%s%s platform=%s/%s", s.runtime_name,
+			  s.runtime_path, cgroup_mode_name(s.cgroup_mode),
+			  s.crun_hide_unified
+			      ? " (crun in a private mount namespace without the cgroup2 mount)"
+			      : "",
 			  s.os, s.arch);
 	else
 		cod_debug("oci", "docker engine unavailable: %s", s.runtime_problem);
@@ -319,7 +325,8 @@ static bool auth_key_matches(const char *key, const char *registry)
 	size_t n = strcspn(k, "/");
 	bool hub = !strcmp(registry, COD_OCI_DEFAULT_REGISTRY);
 	if (hub)
-		return (n == 15 && !strncmp(k, "index.docker.io", n)) || (n == 9 && !strncmp(k, "docker.io", n)) ||
+		return (n == 15 && !strncmp(k, "index.docker.io", n)) ||
+		       (n == 9 && !strncmp(k, "docker.io", n)) ||
 		       (n == strlen(COD_OCI_DOCKER_HUB_HOST) && !strncmp(k, COD_OCI_DOCKER_HUB_HOST, n));
 	return n == strlen(registry) && !strncmp(k, registry, n);
 }
