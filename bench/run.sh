@@ -4,7 +4,7 @@
 # and written as JSON to bench/results/<UTC date>.json.
 #
 #   bench/run.sh                 everything that can run here
-#   ONLY=latency bench/run.sh    one of: latency throughput scheduler memory api slurm
+#   ONLY=latency bench/run.sh    one of: latency throughput scheduler memory api container slurm
 #   RUNS=5 JOBS=10000 ...        sizes (defaults keep a run under ~10 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -150,6 +150,48 @@ if want memory || want api; then
 		row "RSS orchestrator with $MEM_JOBS completed jobs (MB)" "$(awk -v k="$b" 'BEGIN{printf "%.1f", k/1024}')" "store file $(du -m "$d/orchestrator/state.db" | cut -f1) MB" "-" "< 100"
 	fi
 	stop_devstack
+fi
+
+if want container; then
+	if [ "$(id -u)" != 0 ] || ! command -v skopeo >/dev/null || ! command -v docker-registry >/dev/null; then
+		echo "container: needs root, skopeo and docker-registry (scripts/install-deps.sh); skipped"
+	else
+		scripts/test-images.sh "$work/images" >/dev/null
+		out=$(scripts/start-registry.sh "$work/registry")
+		pids+=("${out#* }")
+		img="127.0.0.1:${out% *}/bench/busybox:latest"
+		skopeo copy -q --all --dest-tls-verify=false "oci:$work/images/layout:cod-test/busybox:latest" "docker://$img"
+		start_devstack "$work/cstack"
+		body=$(jq -nc --arg i "$img" '{Job: {Type: "batch", Tasks: [{Name: "main",
+			Engine: {Type: "docker", Params: {Image: $i, Entrypoint: ["/bin/true"]}}}]}}')
+		BENCH_JOB_BODY=$body "$CLIENT" latency "$API" 3 >/dev/null # pull the image once
+		r=$(BENCH_JOB_BODY=$body "$CLIENT" latency "$API" "${CONTAINER_N:-30}")
+		cod_ms=$(jq -r .p50_ms <<<"$r")
+		stop_devstack
+		# the same container run directly by the runtime: a bundle with the
+		# image's busybox, `true` as the process
+		b="$work/bundle"
+		mkdir -p "$b/rootfs/bin"
+		cp /bin/busybox "$b/rootfs/bin/busybox"
+		ln -sf busybox "$b/rootfs/bin/true"
+		rt=runc
+		command -v runc >/dev/null || rt=crun
+		(cd "$b" && "$rt" spec >/dev/null 2>&1 || true)
+		jq '.process.args = ["/bin/true"] | .process.terminal = false | .root.readonly = true' "$b/config.json" >"$b/c.json"
+		mv "$b/c.json" "$b/config.json"
+		times=()
+		for i in $(seq 1 "${CONTAINER_N:-30}"); do
+			t0=$(date +%s%N)
+			"$rt" run --bundle "$b" "cod-bench-$i" >/dev/null 2>&1 || true
+			t1=$(date +%s%N)
+			"$rt" delete -f "cod-bench-$i" >/dev/null 2>&1 || true
+			times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e6}')")
+		done
+		base_ms=$(printf '%s\n' "${times[@]}" | median)
+		over=$(awk -v a="$cod_ms" -v b="$base_ms" 'BEGIN{printf "%.1f", a-b}')
+		row "container job (busybox true) end to end, p50 (ms)" "$cod_ms" "$rt run of the same process: $base_ms" \
+			"+$over ms ($(ratio "$cod_ms" "$base_ms"))" "overhead < 15 ms"
+	fi
 fi
 
 if [ "$ONLY" = slurm ]; then
