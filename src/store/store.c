@@ -624,3 +624,43 @@ int cod_store_schema_version(struct cod_store *store)
 {
 	return store->schema_version;
 }
+
+int store_list_docs(struct cod_store *store, enum store_stmt id, store_decode_fn decode, store_free_fn free_item,
+		    const char *what, void ***out, size_t *n, struct cod_error **err)
+{
+	*out = NULL;
+	*n = 0;
+	struct store_conn *c = store_conn_get(store, err);
+	if (!c)
+		return -1;
+	void **items = NULL;
+	size_t count = 0, alloc = 0;
+	int rc = 0;
+	{
+		cleanup_stmt sqlite3_stmt *s = store_stmt(c, id, err);
+		int step = SQLITE_DONE;
+		if (!s)
+			rc = -1;
+		while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+			void *item = decode(store_col_text(s, 0), err);
+			if (!item) {
+				rc = -1;
+				break;
+			}
+			COD_GROW(items, alloc, count + 1);
+			items[count++] = item;
+		}
+		if (rc == 0 && step != SQLITE_DONE)
+			rc = store_dberr(c, err, what);
+	}
+	store_conn_put(store, c);
+	if (rc < 0) {
+		for (size_t i = 0; i < count; i++)
+			free_item(items[i]);
+		free(items);
+		return -1;
+	}
+	*out = items;
+	*n = count;
+	return 0;
+}

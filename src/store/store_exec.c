@@ -312,44 +312,21 @@ int cod_store_get_evaluation(struct cod_store *store, const char *id, struct cod
 	return rc;
 }
 
+static void *eval_decode_any(const char *doc, struct cod_error **err)
+{
+	return eval_decode(doc, err);
+}
+
+static void eval_free_any(void *ev)
+{
+	cod_evaluation_free(ev);
+}
+
 int cod_store_pending_evaluations(struct cod_store *store, struct cod_evaluation ***out, size_t *n,
 				  struct cod_error **err)
 {
-	*out = NULL;
-	*n = 0;
-	struct store_conn *c = store_conn_get(store, err);
-	if (!c)
-		return -1;
-	struct cod_evaluation **items = NULL;
-	size_t count = 0, alloc = 0;
-	int rc = 0;
-	{
-		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_EVAL_PENDING, err);
-		int step = SQLITE_DONE;
-		if (!s)
-			rc = -1;
-		while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-			struct cod_evaluation *ev = eval_decode(store_col_text(s, 0), err);
-			if (!ev) {
-				rc = -1;
-				break;
-			}
-			COD_GROW(items, alloc, count + 1);
-			items[count++] = ev;
-		}
-		if (rc == 0 && step != SQLITE_DONE)
-			rc = store_dberr(c, err, "list pending evaluations");
-	}
-	store_conn_put(store, c);
-	if (rc < 0) {
-		for (size_t i = 0; i < count; i++)
-			cod_evaluation_free(items[i]);
-		free(items);
-		return -1;
-	}
-	*out = items;
-	*n = count;
-	return 0;
+	return store_list_docs(store, ST_EVAL_PENDING, eval_decode_any, eval_free_any, "list pending evaluations",
+			       (void ***)out, n, err);
 }
 
 /* --------------------------------------------------------- executions */

@@ -133,6 +133,14 @@ json_t *store_load(const char *text, const char *what, struct cod_error **err);
  * client's, so COD_E_DATASTORE whatever the decoder said. */
 void store_decode_failed(struct cod_error **err, const char *what);
 
+/* Every row of a cached statement without parameters whose first column
+ * is a document, decoded one by one; on failure nothing is returned (what
+ * names the list in errors). */
+typedef void *(*store_decode_fn)(const char *doc, struct cod_error **err);
+typedef void (*store_free_fn)(void *item);
+int store_list_docs(struct cod_store *store, enum store_stmt id, store_decode_fn decode, store_free_fn free_item,
+		    const char *what, void ***out, size_t *n, struct cod_error **err);
+
 /* Resolve a job reference (store.h's rules) on connection c. */
 int store_resolve_job(struct store_conn *c, const char *ns, const char *ref, char **job_id,
 		      struct cod_error **err);

@@ -117,44 +117,21 @@ int cod_store_get_node(struct cod_store *store, const char *id_or_prefix, struct
 	return rc;
 }
 
+static void *node_decode_any(const char *doc, struct cod_error **err)
+{
+	return node_decode(doc, err);
+}
+
+static void node_free_any(void *node)
+{
+	cod_node_free(node);
+}
+
 int cod_store_list_nodes(struct cod_store *store, struct cod_node_state ***out, size_t *n,
 			 struct cod_error **err)
 {
-	*out = NULL;
-	*n = 0;
-	struct store_conn *c = store_conn_get(store, err);
-	if (!c)
-		return -1;
-	struct cod_node_state **items = NULL;
-	size_t count = 0, alloc = 0;
-	int rc = 0;
-	{
-		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_NODE_LIST, err);
-		int step = SQLITE_DONE;
-		if (!s)
-			rc = -1;
-		while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-			struct cod_node_state *node = node_decode(store_col_text(s, 0), err);
-			if (!node) {
-				rc = -1;
-				break;
-			}
-			COD_GROW(items, alloc, count + 1);
-			items[count++] = node;
-		}
-		if (rc == 0 && step != SQLITE_DONE)
-			rc = store_dberr(c, err, "list nodes");
-	}
-	store_conn_put(store, c);
-	if (rc < 0) {
-		for (size_t i = 0; i < count; i++)
-			cod_node_free(items[i]);
-		free(items);
-		return -1;
-	}
-	*out = items;
-	*n = count;
-	return 0;
+	return store_list_docs(store, ST_NODE_LIST, node_decode_any, node_free_any, "list nodes", (void ***)out, n,
+			       err);
 }
 
 int cod_store_delete_node(struct cod_store *store, const char *id, struct cod_error **err)
