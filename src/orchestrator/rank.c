@@ -250,8 +250,15 @@ static int rank_previous(const struct cod_sched_input *in, const struct cod_node
 		if (e->job_version < job->version)
 			continue;
 		enum cod_exec_state cs = (enum cod_exec_state)e->compute_state.type;
-		if (cs == COD_EXEC_ASK_FOR_BID_REJECTED)
+		if (cs == COD_EXEC_ASK_FOR_BID_REJECTED) {
+			/* the node's own reason ("does not support engine ...",
+			 * "image has no linux/arm64 variant") is what the user
+			 * needs to fix the job */
+			const char *why = e->compute_state.message;
+			if (why && *why && strcmp(why, "bid rejected"))
+				return unsuitable(v, "rejected this job: %s", why);
 			return unsuitable(v, "rejected this job");
+		}
 		if (cs == COD_EXEC_COMPLETED || cs == COD_EXEC_FAILED)
 			runs++;
 	}

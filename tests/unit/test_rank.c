@@ -370,6 +370,10 @@ static void test_previous_executions(void **state)
 	e2->job_version = 2;
 	e2->compute_state.type = COD_EXEC_ASK_FOR_BID_REJECTED;
 	assert_unsuitable(&f, "n-1", "rejected this job");
+	/* and says why when the node did */
+	free(e2->compute_state.message);
+	e2->compute_state.message = xstrdup("job needs cpu 4 > node max 2");
+	assert_unsuitable(&f, "n-1", "rejected this job: job needs cpu 4 > node max 2");
 	fx_release(&f);
 }
 
