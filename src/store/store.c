@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/util.h"
@@ -663,4 +664,60 @@ int store_list_docs(struct cod_store *store, enum store_stmt id, store_decode_fn
 	*out = items;
 	*n = count;
 	return 0;
+}
+
+int store_resolve_doc(struct cod_store *store, enum store_stmt id, const char *id_or_prefix, const char *what,
+		      const char *list_hint, char **doc, struct cod_error **err)
+{
+	*doc = NULL;
+	if (cod_str_empty(id_or_prefix))
+		return cod_error_set(err, COD_E_BAD_REQUEST, "missing %s ID", what);
+	struct store_conn *c = store_conn_get(store, err);
+	if (!c)
+		return -1;
+	cleanup_free char *upper = store_prefix_upper(id_or_prefix);
+	struct cod_strlist ids = {0};
+	int rc = 0;
+	{
+		cleanup_stmt sqlite3_stmt *s = store_stmt(c, id, err);
+		int step = SQLITE_DONE;
+		if (!s) {
+			rc = -1;
+		} else {
+			store_bind_text(s, 1, id_or_prefix);
+			store_bind_text(s, 2, upper);
+		}
+		while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+			const char *row_id = store_col_text(s, 0);
+			if (!ids.n)
+				*doc = xstrdup(store_col_text(s, 1));
+			cod_strlist_add(&ids, row_id);
+			/* An exact match sorts first and wins over longer IDs. */
+			if (!strcmp(row_id, id_or_prefix))
+				break;
+		}
+		if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+			rc = store_dberr(c, err, what);
+	}
+	store_conn_put(store, c);
+	if (rc == 0 && !ids.n) {
+		rc = cod_error_set(err, COD_E_NOT_FOUND, "%s \"%s\" not found", what, id_or_prefix);
+		if (err && *err)
+			cod_error_hint(*err, "%s", list_hint);
+	} else if (rc == 0 && ids.n > 1) {
+		struct cod_buf b = COD_BUF_INIT;
+		for (size_t i = 0; i < ids.n && i < 5; i++)
+			cod_buf_addf(&b, "%s%s", i ? ", " : "", ids.items[i]);
+		rc = cod_error_set(err, COD_E_BAD_REQUEST, "%s ID prefix \"%s\" is ambiguous: it matches %s%s", what,
+				   id_or_prefix, cod_buf_str(&b), ids.n > 5 ? " and more" : "");
+		if (err && *err)
+			cod_error_hint(*err, "use more characters of the %s ID", what);
+		cod_buf_release(&b);
+	}
+	cod_strlist_release(&ids);
+	if (rc < 0) {
+		free(*doc);
+		*doc = NULL;
+	}
+	return rc;
 }

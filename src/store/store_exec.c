@@ -424,56 +424,11 @@ int cod_store_get_execution(struct cod_store *store, const char *id_or_prefix, s
 			    struct cod_error **err)
 {
 	*out = NULL;
-	if (cod_str_empty(id_or_prefix))
-		return cod_error_set(err, COD_E_BAD_REQUEST, "missing execution ID");
-	struct store_conn *c = store_conn_get(store, err);
-	if (!c)
-		return -1;
-	cleanup_free char *upper = store_prefix_upper(id_or_prefix);
-	struct cod_strlist ids = {0};
 	cleanup_free char *doc = NULL;
-	int rc = 0;
-	{
-		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_EXEC_RESOLVE, err);
-		int step = SQLITE_DONE;
-		if (!s)
-			rc = -1;
-		else {
-			store_bind_text(s, 1, id_or_prefix);
-			store_bind_text(s, 2, upper);
-		}
-		while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-			const char *id = store_col_text(s, 0);
-			if (!ids.n)
-				doc = xstrdup(store_col_text(s, 1));
-			cod_strlist_add(&ids, id);
-			/* An exact match sorts first and wins over longer IDs. */
-			if (!strcmp(id, id_or_prefix))
-				break;
-		}
-		if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
-			rc = store_dberr(c, err, "look up execution");
-	}
-	store_conn_put(store, c);
-	if (rc == 0 && !ids.n) {
-		rc = cod_error_set(err, COD_E_NOT_FOUND, "execution \"%s\" not found", id_or_prefix);
-		if (err && *err)
-			cod_error_hint(*err, "run \"cod job executions <job>\" to see execution IDs");
-	} else if (rc == 0 && ids.n > 1) {
-		struct cod_buf b = COD_BUF_INIT;
-		for (size_t i = 0; i < ids.n && i < 5; i++)
-			cod_buf_addf(&b, "%s%s", i ? ", " : "", ids.items[i]);
-		rc = cod_error_set(err, COD_E_BAD_REQUEST,
-				   "execution ID prefix \"%s\" is ambiguous: it matches %s%s", id_or_prefix,
-				   cod_buf_str(&b), ids.n > 5 ? " and more" : "");
-		if (err && *err)
-			cod_error_hint(*err, "use more characters of the execution ID");
-		cod_buf_release(&b);
-	} else if (rc == 0 && !(*out = exec_decode(doc, err))) {
-		rc = -1;
-	}
-	cod_strlist_release(&ids);
-	return rc;
+	if (store_resolve_doc(store, ST_EXEC_RESOLVE, id_or_prefix, "execution",
+			      "run \"cod job executions <job>\" to see execution IDs", &doc, err) < 0)
+		return -1;
+	return (*out = exec_decode(doc, err)) ? 0 : -1;
 }
 
 static const struct {

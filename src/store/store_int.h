@@ -141,6 +141,14 @@ typedef void (*store_free_fn)(void *item);
 int store_list_docs(struct cod_store *store, enum store_stmt id, store_decode_fn decode, store_free_fn free_item,
 		    const char *what, void ***out, size_t *n, struct cod_error **err);
 
+/* The document of the one row whose ID is id_or_prefix or starts with it
+ * (a statement binding ?1 = prefix, ?2 = store_prefix_upper(prefix),
+ * returning id, doc ordered by id). COD_E_NOT_FOUND with list_hint, or
+ * COD_E_BAD_REQUEST listing up to 5 matches when the prefix is ambiguous;
+ * what names the object ("execution", "node"). *doc is heap. */
+int store_resolve_doc(struct cod_store *store, enum store_stmt id, const char *id_or_prefix, const char *what,
+		      const char *list_hint, char **doc, struct cod_error **err);
+
 /* Resolve a job reference (store.h's rules) on connection c. */
 int store_resolve_job(struct store_conn *c, const char *ns, const char *ref, char **job_id,
 		      struct cod_error **err);

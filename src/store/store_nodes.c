@@ -64,57 +64,11 @@ int cod_store_get_node(struct cod_store *store, const char *id_or_prefix, struct
 		       struct cod_error **err)
 {
 	*out = NULL;
-	if (cod_str_empty(id_or_prefix))
-		return cod_error_set(err, COD_E_BAD_REQUEST, "missing node ID");
-	struct store_conn *c = store_conn_get(store, err);
-	if (!c)
-		return -1;
-	cleanup_free char *upper = store_prefix_upper(id_or_prefix);
 	cleanup_free char *doc = NULL;
-	struct cod_strlist ids = {0};
-	int rc = 0;
-	{
-		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_NODE_RESOLVE, err);
-		int step = SQLITE_DONE;
-		if (!s) {
-			rc = -1;
-		} else {
-			store_bind_text(s, 1, id_or_prefix);
-			store_bind_text(s, 2, upper);
-		}
-		while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-			const char *id = store_col_text(s, 0);
-			if (!ids.n)
-				doc = xstrdup(store_col_text(s, 1));
-			cod_strlist_add(&ids, id);
-			/* An exact match sorts first and wins over longer IDs. */
-			if (!strcmp(id, id_or_prefix))
-				break;
-		}
-		if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
-			rc = store_dberr(c, err, "look up node");
-	}
-	store_conn_put(store, c);
-
-	if (rc == 0 && !ids.n) {
-		rc = cod_error_set(err, COD_E_NOT_FOUND, "node \"%s\" not found", id_or_prefix);
-		if (err && *err)
-			cod_error_hint(*err, "run \"cod node list\" to see node IDs");
-	} else if (rc == 0 && ids.n > 1) {
-		struct cod_buf b = COD_BUF_INIT;
-		for (size_t i = 0; i < ids.n && i < 5; i++)
-			cod_buf_addf(&b, "%s%s", i ? ", " : "", ids.items[i]);
-		rc = cod_error_set(err, COD_E_BAD_REQUEST,
-				   "node ID prefix \"%s\" is ambiguous: it matches %s%s", id_or_prefix,
-				   cod_buf_str(&b), ids.n > 5 ? " and more" : "");
-		if (err && *err)
-			cod_error_hint(*err, "use more characters of the node ID");
-		cod_buf_release(&b);
-	} else if (rc == 0 && !(*out = node_decode(doc, err))) {
-		rc = -1;
-	}
-	cod_strlist_release(&ids);
-	return rc;
+	if (store_resolve_doc(store, ST_NODE_RESOLVE, id_or_prefix, "node", "run \"cod node list\" to see node IDs",
+			      &doc, err) < 0)
+		return -1;
+	return (*out = node_decode(doc, err)) ? 0 : -1;
 }
 
 static void *node_decode_any(const char *doc, struct cod_error **err)
