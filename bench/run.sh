@@ -4,7 +4,7 @@
 # and written as JSON to bench/results/<UTC date>.json.
 #
 #   bench/run.sh                 everything that can run here
-#   ONLY=latency bench/run.sh    one of: latency throughput scheduler memory api container slurm
+#   ONLY=latency bench/run.sh    one of: latency throughput scheduler memory api container locality slurm
 #   RUNS=5 JOBS=10000 ...        sizes (defaults keep a run under ~10 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -193,6 +193,48 @@ if want container; then
 		row "container job (busybox true) end to end, p50 (ms)" "$cod_ms" "$rt run of the same process: $base_ms" \
 			"+$over ms ($(ratio "$cod_ms" "$base_ms"))" "overhead < 15 ms"
 	fi
+fi
+
+if want locality; then
+	# a LOC_BYTES input (default 1 GiB) served over HTTP; one node holds it
+	# in its input cache. The same job is placed by cod (locality on), then
+	# forced onto the other node: bytes fetched and wall time of each.
+	size=${LOC_BYTES:-1073741824}
+	mkdir -p "$work/www"
+	head -c "$size" /dev/urandom >"$work/www/dataset.bin"
+	python3 -m http.server 0 --bind 127.0.0.1 --directory "$work/www" >"$work/www.log" 2>&1 &
+	pids+=("$!")
+	for _ in $(seq 1 100); do grep -q "port" "$work/www.log" && break; sleep 0.05; done
+	url="http://127.0.0.1:$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$work/www.log" | head -n 1)/dataset.bin"
+	start_devstack "$work/lstack"
+	mapfile -t names < <(curl -s "$API/api/v1/orchestrator/nodes" | jq -r '.Nodes[] | select(.Info.NodeType == "Compute") | .Info.NodeID' | sort)
+	loc_job() { # NAME [NODE]: prints "seconds node fetched"
+		local c='[]' id t0 t1 st e
+		[ -n "${2:-}" ] && c=$(jq -nc --arg n "$2" '[{Key: "name", Operator: "=", Values: [$n]}]')
+		id=$(jq -nc --arg u "$url" --argjson c "$c" --arg n "$1" '{Job: {Name: $n, Type: "batch", Constraints: $c,
+			Tasks: [{Name: "main", Engine: {Type: "noop"}, Resources: {Disk: "4Gi"},
+			InputSources: [{Source: {Type: "urlDownload", Params: {URL: $u}}, Target: "/inputs"}]}]}}' |
+			curl -s -X PUT -H 'Content-Type: application/json' --data-binary @- "$API/api/v1/orchestrator/jobs" | jq -r .JobID)
+		t0=$(date +%s%N)
+		for _ in $(seq 1 6000); do
+			st=$(curl -s "$API/api/v1/orchestrator/jobs/$id" | jq -r .Job.State.StateType)
+			case $st in Completed | Failed | Stopped) break ;; esac
+			sleep 0.02
+		done
+		t1=$(date +%s%N)
+		e=$(curl -s "$API/api/v1/orchestrator/jobs/$id/executions" | jq -c '.Items[0]')
+		echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", (b-a)/1e9}') $(jq -r .NodeID <<<"$e") $(jq -r '.RunOutput.InputBytes.Fetched // 0' <<<"$e") $st"
+	}
+	read -r _ warm_node _ _ <<<"$(loc_job warm "${names[0]}")"
+	other=${names[1]}
+	[ "$warm_node" = "${names[1]}" ] && other=${names[0]}
+	read -r t_loc n_loc f_loc s_loc <<<"$(loc_job placed)"
+	read -r t_far n_far f_far s_far <<<"$(loc_job forced "$other")"
+	stop_devstack
+	mb=$(awk -v b="$size" 'BEGIN{printf "%.0f", b/1048576}')
+	row "data locality: job over a $mb MiB input held by one of two nodes, placed by cod (s; node, bytes fetched)" \
+		"$t_loc ($([ "$n_loc" = "$warm_node" ] && echo "on the holder" || echo "NOT on the holder"), fetched $f_loc, $s_loc)" \
+		"forced onto the other node: $t_far s, fetched $f_far ($s_far)" "$(ratio "$t_far" "$t_loc") faster" "report"
 fi
 
 if [ "$ONLY" = slurm ]; then

@@ -10,7 +10,7 @@ libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
 libyaml-dev libarchive-dev libssl-dev libcmocka-dev libnats-dev uuid-dev
 nats-server sqlite3 curl jq ca-certificates
 nodejs npm python3 awscli
-crun runc busybox-static docker-registry skopeo apache2-utils procps tmux
+crun runc busybox-static docker-registry skopeo apache2-utils procps tmux ipfs-cid
 "
 
 # Tools that may come from elsewhere than Debian (a Node.js distribution

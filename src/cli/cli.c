@@ -20,6 +20,7 @@ static const struct cod_command groups[] = {
 	{"node", cod_cmd_node, "list, describe, approve, reject and delete nodes"},
 	{"docker", cod_cmd_docker, "run a container image as a job (docker run)"},
 	{"image", cod_cmd_image, "list, pull, import and remove images of this node's store"},
+	{"ipfs", cod_cmd_ipfs, "add data to an IPFS node and fetch CIDs, verified"},
 	{"agent", cod_cmd_agent, "query the agent the CLI talks to (alive, version, node, config)"},
 	{"config", cod_cmd_config, "show and change configuration"},
 	{"serve", cod_cmd_serve, "start a cod node (orchestrator, compute, or both)"},

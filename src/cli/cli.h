@@ -234,6 +234,7 @@ int cod_cmd_job_group(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_node(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_docker(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_image(struct cod_cli *cli, int argc, char **argv);
+int cod_cmd_ipfs(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_agent(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_version(struct cod_cli *cli, int argc, char **argv);
 int cod_cmd_config(struct cod_cli *cli, int argc, char **argv);

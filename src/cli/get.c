@@ -248,7 +248,9 @@ static int fetch_one(struct cod_cli *cli, const json_t *item, const char *dir, s
 					     "/ip4/127.0.0.1/tcp/5001");
 			return -1;
 		}
-		struct cod_ipfs_get_opts go = {.endpoint = endpoint, .timeout_ms = o->timeout_ms};
+		if (cod_mkdir_p(dir, 0755, err) < 0)
+			return -1;
+		struct cod_ipfs_get_opts go = {.endpoint = endpoint, .timeout_ms = o->timeout_ms, .into_dir = true};
 		return cod_ipfs_get(&go, cid, dir, NULL, err);
 	}
 	return cod_error_set(err, COD_E_NOT_IMPLEMENTED, "result %zu has type \"%s\", which cod cannot download", i,

@@ -14,6 +14,7 @@ static const struct cod_publisher_ops *const registry[] = {
 	&cod_publisher_noop,
 	&cod_publisher_local,
 	&cod_publisher_s3,
+	&cod_publisher_ipfs,
 };
 
 bool cod_publisher_disabled(const struct cod_config *cfg, const char *type)

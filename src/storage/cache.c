@@ -179,19 +179,46 @@ static struct entry *scan(const struct cod_config *cfg, size_t *n)
 	return list;
 }
 
+/* Lock the cache and read the entry filed under key: the lock's fd (>= 0;
+ * e->key is NULL when there is no such entry), or -1 when the cache is off
+ * or cannot be locked. */
+static int open_entry(const struct cod_config *cfg, const char *key, struct entry *e, char **dir)
+{
+	memset(e, 0, sizeof(*e));
+	*dir = NULL;
+	if (!cod_cache_enabled(cfg) || cod_str_empty(key))
+		return -1;
+	int fd = lock_cache(cfg);
+	if (fd < 0)
+		return -1;
+	*dir = entry_dir(cfg, key);
+	if (read_meta(*dir, e) == 0 && strcmp(e->key, key)) {
+		free(e->dir);
+		free(e->key);
+		memset(e, 0, sizeof(*e));
+	}
+	return fd;
+}
+
+static void close_entry(int fd, struct entry *e, char *dir)
+{
+	free(e->dir);
+	free(e->key);
+	free(dir);
+	close(fd);
+}
+
 int cod_cache_fetch(const struct cod_config *cfg, const char *key, const char *dst, uint64_t *bytes,
 		    struct cod_error **err)
 {
 	*bytes = 0;
-	if (!cod_cache_enabled(cfg) || cod_str_empty(key))
-		return 0;
-	int fd = lock_cache(cfg);
+	struct entry e;
+	char *dir;
+	int fd = open_entry(cfg, key, &e, &dir);
 	if (fd < 0)
 		return 0;
-	cleanup_free char *dir = entry_dir(cfg, key);
-	struct entry e = {0};
 	int rc = 0;
-	if (read_meta(dir, &e) == 0 && !strcmp(e.key, key)) {
+	if (e.key) {
 		cleanup_free char *data = xasprintf("%s/data", dir);
 		if (cod_copy_tree(data, dst, true, err) == 0) {
 			e.used = tick(cfg);
@@ -203,10 +230,20 @@ int cod_cache_fetch(const struct cod_config *cfg, const char *key, const char *d
 			rc = -1;
 		}
 	}
-	free(e.dir);
-	free(e.key);
-	close(fd);
+	close_entry(fd, &e, dir);
 	return rc;
+}
+
+uint64_t cod_cache_size(const struct cod_config *cfg, const char *key)
+{
+	struct entry e;
+	char *dir;
+	int fd = open_entry(cfg, key, &e, &dir);
+	if (fd < 0)
+		return 0;
+	uint64_t size = e.key ? e.size : 0;
+	close_entry(fd, &e, dir);
+	return size;
 }
 
 char *cod_cache_find(const struct cod_config *cfg, const char *locator)

@@ -33,6 +33,8 @@ bool cod_cache_enabled(const struct cod_config *cfg);
  * 0 on a miss, -1 on an error. A hit makes the entry most recently used. */
 int cod_cache_fetch(const struct cod_config *cfg, const char *key, const char *dst, uint64_t *bytes,
 		    struct cod_error **err);
+/* Bytes held under key; 0 when there is no such entry. */
+uint64_t cod_cache_size(const struct cod_config *cfg, const char *key);
 /* The most recently used key filed under locator (exactly, or locator +
  * "#..."), heap; NULL when none. */
 char *cod_cache_find(const struct cod_config *cfg, const char *locator);

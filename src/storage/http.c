@@ -173,7 +173,16 @@ int cod_http_do(const struct cod_http_request *req, struct cod_http_response *re
 	if (req->max_bytes)
 		curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_bytes);
 	bool has_body = req->upload_fd >= 0 || req->body;
-	if (!strcmp(method, "HEAD")) {
+	curl_mime *mime = NULL;
+	if (req->form_file) {
+		mime = curl_mime_init(curl);
+		curl_mimepart *part = curl_mime_addpart(mime);
+		curl_mime_name(part, "file");
+		curl_mime_filedata(part, req->form_file);
+		curl_mime_type(part, "application/octet-stream");
+		curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
+		hdrs = curl_slist_append(hdrs, "Expect:");
+	} else if (!strcmp(method, "HEAD")) {
 		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(method, "PUT") && has_body) {
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
@@ -207,6 +216,7 @@ int cod_http_do(const struct cod_http_request *req, struct cod_http_response *re
 	resp->effective_url = xstrdup(eff ? eff : req->url);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(curl);
+	curl_mime_free(mime);
 	if (rc == CURLE_OK)
 		return 0;
 	if (x.too_large || rc == CURLE_FILESIZE_EXCEEDED)

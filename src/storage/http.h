@@ -30,6 +30,9 @@ struct cod_http_request {
 	size_t body_len;
 	int upload_fd; /* -1 = none; 0 is a valid fd only when upload_len > 0 */
 	uint64_t upload_off, upload_len;
+	/* Or: POST this file as the one part, named "file", of a
+	 * multipart/form-data body (the IPFS RPC API's way). */
+	const char *form_file;
 	/* Response body: into out_fd (>= 0), else into out_buf (may be NULL:
 	 * discarded). */
 	int out_fd;

@@ -817,21 +817,11 @@ static int64_t local_bytes(const struct cod_config *cfg, const struct cod_input_
 	/* the partition is unknown at bid time: all objects must be here */
 	if (select_objects(&p, NULL, BID_TIMEOUT_MS, &objs, &n, &prefix, NULL) < 0)
 		return 0;
-	json_t *inv = cod_cache_inventory(cfg, 1000000);
 	int64_t total = 0;
 	for (size_t i = 0; i < n && total >= 0; i++) {
 		cleanup_free char *key = cache_key(&p, objs[i].key, p.version_id ? p.version_id : objs[i].etag);
-		bool found = false;
-		size_t k;
-		json_t *e;
-		json_array_foreach(inv, k, e)
-		{
-			if (!strcmp(json_string_value(json_object_get(e, "Key")), key))
-				found = true;
-		}
-		total = found ? total + (int64_t)objs[i].size : -1;
+		total = cod_cache_size(cfg, key) ? total + (int64_t)objs[i].size : -1;
 	}
-	json_decref(inv);
 	cod_s3_objects_free(objs, n);
 	return total > 0 ? total : 0;
 }
@@ -914,10 +904,7 @@ static int prepare(const struct cod_storage_ctx *ctx, struct cod_mount *mount, s
 	cod_s3_objects_free(objs, n);
 	if (rc < 0)
 		return -1;
-	mount->source = steal_pointer(&dir);
-	mount->target = xstrdup(ctx->input->target ? ctx->input->target : "/inputs");
-	mount->read_only = true;
-	return 0;
+	return cod_storage_mount_ro(ctx, mount, &dir);
 }
 
 const struct cod_storage_ops cod_storage_s3 = {

@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "storage/cache.h"
 #include "storage/http.h"
+#include "storage/unixfs.h"
 #include "common/banned.h"
 
 /* Inventory entries advertised at most (the node info stays small). */
@@ -21,6 +22,7 @@ static const struct cod_storage_ops *const registry[] = {
 	&cod_storage_local,
 	&cod_storage_url,
 	&cod_storage_s3,
+	&cod_storage_ipfs,
 };
 
 const struct cod_storage_ops *cod_storage_find(const char *type)
@@ -129,6 +131,14 @@ static char *s3_locator(const struct cod_input_source *in, bool *prefix)
 	return xasprintf("s3://%s/%s/%.*s", host, bucket, (int)kl, key);
 }
 
+int cod_storage_mount_ro(const struct cod_storage_ctx *ctx, struct cod_mount *mount, char **path)
+{
+	mount->source = steal_pointer(path);
+	mount->target = xstrdup(ctx->input->target ? ctx->input->target : "/inputs");
+	mount->read_only = true;
+	return 0;
+}
+
 char *cod_storage_locator(const struct cod_input_source *in)
 {
 	const struct cod_storage_ops *ops = cod_storage_find(in->source.type);
@@ -137,8 +147,12 @@ char *cod_storage_locator(const struct cod_input_source *in)
 		return url ? xstrdup(url) : NULL;
 	}
 	if (ops && !strcmp(ops->name, "ipfs")) {
-		const char *cid = pstr(in->source.params, "CID");
-		return cid ? xasprintf("ipfs://%s", cid) : NULL;
+		const char *text = pstr(in->source.params, "CID");
+		struct cod_cid cid;
+		if (!text || cod_cid_parse(text, &cid, NULL) < 0)
+			return text ? xasprintf("ipfs://%s", text) : NULL;
+		cleanup_free char *canonical = cod_cid_string(&cid);
+		return xasprintf("ipfs://%s", canonical);
 	}
 	if (ops && !strcmp(ops->name, "s3")) {
 		bool prefix;

@@ -90,6 +90,10 @@ const char *cod_storage_param(const struct cod_input_source *in, const char *key
 /* A boolean parameter: JSON true or the string "true" (any case). */
 bool cod_storage_param_bool(const struct cod_input_source *in, const char *key);
 
+/* Fill *mount with the fetched *path (taken over), mounted read-only at
+ * the input's Target (default /inputs). Returns 0. */
+int cod_storage_mount_ro(const struct cod_storage_ctx *ctx, struct cod_mount *mount, char **path);
+
 /* Whether the input source type is in InputSources.Disabled. */
 bool cod_storage_disabled(const struct cod_config *cfg, const char *type);
 

@@ -82,19 +82,8 @@ static int64_t local_bytes(const struct cod_config *cfg, const struct cod_input_
 		return 0;
 	const char *sha = cod_storage_param(in, "SHA256");
 	cleanup_free char *key = valid_sha(sha) ? sha_key(url, sha) : cod_cache_find(cfg, url);
-	if (!key)
-		return 0;
-	json_t *inv = cod_cache_inventory(cfg, 100000);
-	int64_t size = 0;
-	size_t i;
-	json_t *e;
-	json_array_foreach(inv, i, e)
-	{
-		if (!strcmp(json_string_value(json_object_get(e, "Key")), key))
-			size = json_integer_value(json_object_get(e, "Size"));
-	}
-	json_decref(inv);
-	return size > 0 ? size : 0;
+	uint64_t size = key ? cod_cache_size(cfg, key) : 0;
+	return (int64_t)size;
 }
 
 /* A safe file name: no directories, not "." or "..", printable. Heap or
@@ -180,14 +169,6 @@ static bool cancelled(void *arg)
 	return arg && cod_executor_cancelled(arg);
 }
 
-static int mount_dir(const struct cod_storage_ctx *ctx, struct cod_mount *mount, char **dir)
-{
-	mount->source = steal_pointer(dir);
-	mount->target = xstrdup(ctx->input->target ? ctx->input->target : "/inputs");
-	mount->read_only = true;
-	return 0;
-}
-
 static void note_hit(const struct cod_storage_ctx *ctx, uint64_t bytes)
 {
 	if (ctx->stats) {
@@ -213,7 +194,7 @@ static int prepare(const struct cod_storage_ctx *ctx, struct cod_mount *mount, s
 		uint64_t bytes = 0;
 		if (cod_cache_fetch(cfg, key, dir, &bytes, NULL) == 1) {
 			note_hit(ctx, bytes);
-			return mount_dir(ctx, mount, &dir);
+			return cod_storage_mount_ro(ctx, mount, &dir);
 		}
 	}
 
@@ -261,7 +242,7 @@ static int prepare(const struct cod_storage_ctx *ctx, struct cod_mount *mount, s
 		if (cod_cache_fetch(cfg, cached_key, dir, &bytes, NULL) == 1) {
 			cod_http_response_release(&resp);
 			note_hit(ctx, bytes);
-			return mount_dir(ctx, mount, &dir);
+			return cod_storage_mount_ro(ctx, mount, &dir);
 		}
 		cod_http_response_release(&resp);
 		return cod_error_set(err, COD_E_IO, "GET %s: 304 Not Modified, but the cached copy is gone", url);
@@ -317,7 +298,7 @@ static int prepare(const struct cod_storage_ctx *ctx, struct cod_mount *mount, s
 		cod_cache_store(cfg, new_key, dir);
 	if (ctx->stats)
 		ctx->stats->bytes_fetched = fetched;
-	return mount_dir(ctx, mount, &dir);
+	return cod_storage_mount_ro(ctx, mount, &dir);
 }
 
 const struct cod_storage_ops cod_storage_url = {

@@ -6,6 +6,7 @@
 set -u
 
 COD=${COD:-$PWD/build/cod}
+COD_ROOT=$PWD # the repository (tests may cd elsewhere)
 TEST_NAME=$(basename "$0" .sh)
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cod-$TEST_NAME.XXXXXX")
 export COD_DIR="$TEST_TMP/cod"
@@ -247,3 +248,31 @@ start_s3() {
 }
 # awss3 ARGS...: the AWS CLI against s3rver (cross-checks cod's S3 client)
 awss3() { aws --endpoint-url "$S3_ENDPOINT" "$@"; }
+
+# start_ipfs: a real IPFS node (js-ipfs, offline) on loopback
+# (scripts/start-ipfs.sh); sets IPFS_API (multiaddr) and IPFS_URL.
+start_ipfs() {
+	"$COD_ROOT/scripts/start-ipfs.sh" "$TEST_TMP/ipfs-repo" "$TEST_TMP/ipfs.port" >"$TEST_TMP/ipfs.log" 2>&1 &
+	PIDS+=("$!")
+	local deadline=$((SECONDS + 600))
+	while [ ! -s "$TEST_TMP/ipfs.port" ] && [ $SECONDS -lt $deadline ]; do
+		kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$TEST_TMP/ipfs.log"; return 1; }
+		sleep 0.1
+	done
+	[ -s "$TEST_TMP/ipfs.port" ] || return 1
+	IPFS_API="/ip4/127.0.0.1/tcp/$(cat "$TEST_TMP/ipfs.port")"
+	IPFS_URL="http://127.0.0.1:$(cat "$TEST_TMP/ipfs.port")"
+}
+
+# start_tamper_proxy [PREFIX]: tests/peers/tamper_proxy.py in front of the
+# IPFS node, flipping a byte of the blocks whose CID starts with PREFIX;
+# sets LIAR_API (multiaddr).
+start_tamper_proxy() {
+	rm -f "$TEST_TMP/liar.port"
+	python3 "$COD_ROOT/tests/peers/tamper_proxy.py" "$IPFS_URL" "$TEST_TMP/liar.port" "${1:-}" >"$TEST_TMP/liar.log" 2>&1 &
+	PIDS+=("$!")
+	local deadline=$((SECONDS + 15))
+	while [ ! -s "$TEST_TMP/liar.port" ] && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+	[ -s "$TEST_TMP/liar.port" ] || return 1
+	LIAR_API="/ip4/127.0.0.1/tcp/$(cat "$TEST_TMP/liar.port")"
+}
