@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "compute/compute_int.h"
 #include "publisher/publisher.h"
+#include "storage/cache.h"
 #include "storage/storage.h"
 #include "orchestrator/orchestrator.h"
 #include "version.h"
@@ -641,6 +642,15 @@ static int prepare_inputs(struct compute_running *r, struct cod_error **err)
 				      json_pack("{s:s, s:s, s:I, s:I, s:b}", "Name", name, "Type", st->name, "Local",
 						(json_int_t)stats.bytes_local, "Fetched", (json_int_t)stats.bytes_fetched,
 						"CacheHit", stats.cache_hit));
+		if (stats.bytes_fetched && cod_cache_enabled(r->c->cfg)) {
+			/* the input cache holds more now: let the orchestrator's
+			 * locality ranker know without waiting a whole
+			 * InfoUpdateInterval */
+			pthread_mutex_lock(&r->c->lock);
+			r->c->info_now = true;
+			pthread_cond_signal(&r->c->ctrl_cond);
+			pthread_mutex_unlock(&r->c->lock);
+		}
 		cod_info("compute", "execution=%s input \"%s\" (%s): %llu bytes local, %llu bytes fetched%s", r->execution_id,
 			 name, st->name, (unsigned long long)stats.bytes_local, (unsigned long long)stats.bytes_fetched,
 			 stats.cache_hit ? " (input cache)" : "");

@@ -284,6 +284,7 @@ struct cod_compute {
 	bool connected;
 	bool session_ok;    /* handshake accepted since the last (re)connect */
 	bool heartbeat_now; /* a gap was seen: tell the orchestrator soon */
+	bool info_now;      /* the data inventory grew: send node info soon */
 	uint64_t session_gen;
 	uint64_t disp_cursor; /* last seq published in this session */
 	uint64_t outbox_last; /* last seq appended */

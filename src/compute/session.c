@@ -26,6 +26,7 @@
 #include "common/banned.h"
 
 #define HANDSHAKE_BACKOFF_MIN_MS 250
+#define INFO_NOW_MIN_GAP_MS 500 /* the soonest node info follows another when the inventory grew */
 #define HANDSHAKE_BACKOFF_MAX_MS 5000
 /* Refused by the orchestrator (e.g. "node is rejected"): ask rarely. */
 #define HANDSHAKE_REJECTED_MAX_MS 30000
@@ -294,7 +295,7 @@ static void wait_until(struct cod_compute *c, pthread_cond_t *cond, int64_t dead
 void *cod_compute_ctrl_main(void *arg)
 {
 	struct cod_compute *c = arg;
-	int64_t backoff = HANDSHAKE_BACKOFF_MIN_MS, retry_at = 0, next_hb = 0, next_info = 0;
+	int64_t backoff = HANDSHAKE_BACKOFF_MIN_MS, retry_at = 0, next_hb = 0, next_info = 0, last_info = 0;
 	int attempt = 0, hb_failures = 0;
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
@@ -332,7 +333,9 @@ void *cod_compute_ctrl_main(void *arg)
 			pthread_mutex_lock(&c->lock);
 			next_hb = cod_mono_ms() + c->heartbeat_ms;
 			continue;
-		} else if (now >= next_info) {
+		} else if (now >= next_info || (c->info_now && now >= last_info + INFO_NOW_MIN_GAP_MS)) {
+			c->info_now = false;
+			last_info = now;
 			pthread_mutex_unlock(&c->lock);
 			update_info(c);
 			pthread_mutex_lock(&c->lock);
@@ -340,6 +343,8 @@ void *cod_compute_ctrl_main(void *arg)
 			continue;
 		} else {
 			wake = next_hb < next_info ? next_hb : next_info;
+			if (c->info_now && last_info + INFO_NOW_MIN_GAP_MS < wake)
+				wake = last_info + INFO_NOW_MIN_GAP_MS;
 		}
 		wait_until(c, &c->ctrl_cond, wake);
 	}

@@ -74,8 +74,10 @@ check "nothing is left behind either" test ! -e "$TEST_TMP/lie2"
 
 # ---- jobs with ipfs inputs
 start_cluster_orchestrator || { not_ok "orchestrator starts"; exit 1; }
-start_compute c1 "${DATA_COMPUTE[@]}" "${IP[@]}"
-start_compute c2 "${DATA_COMPUTE[@]}" "${IP[@]}"
+# no periodic info updates: what a node fetched reaches the locality ranker
+# through the prompt update that follows a fetch
+start_compute c1 "${DATA_COMPUTE[@]}" "${IP[@]}" -c Compute.Heartbeat.InfoUpdateInterval=1h
+start_compute c2 "${DATA_COMPUTE[@]}" "${IP[@]}" -c Compute.Heartbeat.InfoUpdateInterval=1h
 start_compute liar "${DATA_COMPUTE[@]}" -c "InputSources.Types.IPFS.Endpoint=$LIAR_API" -c Labels=role=liar
 start_compute plain "${DATA_COMPUTE[@]}" -c Labels=role=plain
 wait_for "four compute nodes connect" 30 has_connected_nodes 4 || exit 1
@@ -109,6 +111,21 @@ wait_for "the same data under another spelling completes" 60 job_is "$ID" Comple
 expect_eq "it lands on the node that holds it" "$(exec_field "$ID" .NodeID)" "$FIRST"
 expect_eq "nothing is fetched" "$(exec_field "$ID" .RunOutput.InputBytes.Fetched)" 0
 expect_eq "it came from the input cache" "$(exec_field "$ID" '.RunOutput.InputBytes.Inputs[0].CacheHit')" true
+
+# three fresh datasets, each warmed on c2: the next job over it follows it
+# there (by chance that would happen one time in eight)
+for i in 1 2 3; do
+	mkdir -p "$TEST_TMP/fresh$i"
+	head -c 20000 /dev/urandom >"$TEST_TMP/fresh$i/data.bin"
+	run_cod ipfs add "${IP[@]}" "$TEST_TMP/fresh$i"
+	FRESH=$OUT
+	ID=$(job "warm$i" "$FRESH" '[{"Key": "name", "Operator": "=", "Values": ["c2"]}]')
+	wait_for "dataset $i warmed on c2" 60 job_is "$ID" Completed
+	ID=$(job "follow$i" "$FRESH" "$GOOD")
+	wait_for "the next job over dataset $i completes" 60 job_is "$ID" Completed
+	expect_eq "it follows the data to c2 (fetched $(exec_field "$ID" .RunOutput.InputBytes.Fetched) bytes)" \
+		"$(exec_field "$ID" .NodeID)" c2
+done
 
 ID=$(job lie "$CID_V1" '[{"Key": "role", "Operator": "=", "Values": ["liar"]}]')
 wait_for "a job on a node behind a lying IPFS node fails" 60 job_is "$ID" Failed
