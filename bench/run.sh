@@ -61,6 +61,27 @@ stop_devstack() {
 }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# slurm_throughput N: N x `sbatch --wrap=true` through a tuned single-node
+# Slurm (the peer set-up next to this project, oversubscribed to 32 CPUs as
+# its README describes), first submit -> all done, in jobs/s; nothing when
+# Slurm cannot run here. Installs slurm-wlm and munge when root.
+slurm_throughput() {
+	local peer=../shared/peers/slurm n=$1
+	[ -f "$peer/setup.sh" ] || return 0
+	if ! command -v sbatch >/dev/null && [ "$(id -u)" = 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge bc >/dev/null 2>&1 || return 0
+	fi
+	command -v sbatch >/dev/null || return 0
+	SLURM_CPUS=32 bash "$peer/setup.sh" "$work/slurm" >/dev/null 2>&1 || return 0
+	local t0 t1
+	t0=$(date +%s%N)
+	for _ in $(seq 1 "$n"); do SLURM_CONF=$work/slurm/slurm.conf sbatch -Q --parsable --output=/dev/null --wrap=true >/dev/null; done
+	while [ "$(SLURM_CONF=$work/slurm/slurm.conf squeue -h | wc -l)" -ne 0 ]; do sleep 0.05; done
+	t1=$(date +%s%N)
+	bash "$peer/teardown.sh" "$work/slurm" >/dev/null 2>&1 || true
+	awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", n / ((b - a) / 1e9)}'
+}
+
 echo "cod benchmarks on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo
 echo "| what | cod | baseline (same run) | ratio | target |"
@@ -168,7 +189,19 @@ if want container; then
 		BENCH_JOB_BODY=$body "$CLIENT" latency "$API" 3 >/dev/null # pull the image once
 		r=$(BENCH_JOB_BODY=$body "$CLIENT" latency "$API" "${CONTAINER_N:-30}")
 		cod_ms=$(jq -r .p50_ms <<<"$r")
+		# 4: container throughput, the same job CJOBS times from 16 clients
+		r=$(BENCH_JOB_BODY=$body "$CLIENT" throughput "$API" "${CJOBS:-200}" "$CLIENTS")
+		cod_tp=$(jq -r .jobs_per_s <<<"$r")
+		cod_tp_fails=$(jq -r .failures <<<"$r")
 		stop_devstack
+		slurm_tp=$(slurm_throughput "${CJOBS:-200}")
+		if [ -n "$slurm_tp" ]; then
+			row "container throughput, ${CJOBS:-200} busybox true jobs / $CLIENTS clients (jobs/s, failures $cod_tp_fails)" \
+				"$cod_tp" "Slurm tuned, ${CJOBS:-200} x sbatch --wrap=true: $slurm_tp" "$(ratio "$cod_tp" "$slurm_tp")" ">= 5x Slurm"
+		else
+			row "container throughput, ${CJOBS:-200} busybox true jobs / $CLIENTS clients (jobs/s, failures $cod_tp_fails)" \
+				"$cod_tp" "Slurm not available here (slurm-wlm, munge); peers README figure 24.9" "$(ratio "$cod_tp" 24.9)" ">= 5x Slurm"
+		fi
 		# the same container run directly by the runtime: a bundle with the
 		# image's busybox, `true` as the process
 		b="$work/bundle"

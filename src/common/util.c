@@ -234,7 +234,8 @@ int cod_mkdir_p(const char *path, unsigned mode, struct cod_error **err)
 
 int cod_write_file_atomic(const char *path, const void *data, size_t len, struct cod_error **err)
 {
-	cleanup_free char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	/* unique per thread: threads of one process may write the same path */
+	cleanup_free char *tmp = xasprintf("%s.tmp.%d.%d", path, (int)getpid(), (int)gettid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(errno));

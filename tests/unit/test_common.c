@@ -6,8 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/arena.h"
 #include "common/buf.h"
@@ -210,6 +213,39 @@ static void arena(void **state)
 	assert_null(a.head);
 }
 
+static void *write_same_path(void *arg)
+{
+	for (int i = 0; i < 100; i++)
+		if (cod_write_file_atomic(arg, "content", 7, NULL) < 0)
+			return (void *)1;
+	return NULL;
+}
+
+/* threads of one process replace the same file at once: every write lands */
+static void atomic_writes_from_threads(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/cod-atomic-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *path = xasprintf("%s/file", dir);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, write_same_path, path);
+	for (int i = 0; i < 4; i++) {
+		void *rc;
+		pthread_join(t[i], &rc);
+		assert_null(rc);
+	}
+	char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(cod_read_file(path, 64, &text, &len, NULL), 0);
+	assert_int_equal(len, 7);
+	free(text);
+	unlink(path);
+	free(path);
+	assert_int_equal(rmdir(dir), 0); /* no temporary files left */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +254,7 @@ int main(void)
 		cmocka_unit_test(yaml_round_trip),    cmocka_unit_test(case_insensitive_get),
 		cmocka_unit_test(durations_and_ints), cmocka_unit_test(base64url),
 		cmocka_unit_test(ids_and_strings),    cmocka_unit_test(arena),
+		cmocka_unit_test(atomic_writes_from_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
