@@ -79,6 +79,12 @@ static void end_progress(struct progress *p)
 	p->drawn = false;
 }
 
+/* IPFS content has no size up front: bytes so far. */
+static void ipfs_progress(void *arg, uint64_t done)
+{
+	draw_progress(arg, done, 0);
+}
+
 /* ------------------------------------------------------------ fetchers */
 
 /* GET url into path; checks the status. */
@@ -250,8 +256,12 @@ static int fetch_one(struct cod_cli *cli, const json_t *item, const char *dir, s
 		}
 		if (cod_mkdir_p(dir, 0755, err) < 0)
 			return -1;
-		struct cod_ipfs_get_opts go = {.endpoint = endpoint, .timeout_ms = o->timeout_ms, .into_dir = true};
-		return cod_ipfs_get(&go, cid, dir, NULL, err);
+		struct progress pr = {.name = cid, .show = isatty(STDERR_FILENO)};
+		struct cod_ipfs_get_opts go = {.endpoint = endpoint, .timeout_ms = o->timeout_ms, .into_dir = true,
+					       .progress = ipfs_progress, .progress_arg = &pr};
+		int rc = cod_ipfs_get(&go, cid, dir, NULL, err);
+		end_progress(&pr);
+		return rc;
 	}
 	return cod_error_set(err, COD_E_NOT_IMPLEMENTED, "result %zu has type \"%s\", which cod cannot download", i,
 			     type);
