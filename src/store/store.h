@@ -7,15 +7,17 @@
  * that queries filter and sort on. The schema is versioned through
  * PRAGMA user_version and upgraded by an ordered list of migrations.
  *
- * Durability: every write that is acknowledged to a client commits with
- * PRAGMA synchronous=FULL, so an acknowledged job survives power loss.
+ * Durability: a write returns only once the WAL holding it is synced, so an
+ * acknowledged job survives power loss. Commits of concurrent writers share
+ * one fdatasync (group commit, docs/store.md).
  *
  * Threads: a struct cod_store may be used from any number of threads. Each
- * call borrows a SQLite connection from the store's pool (opened lazily, so
- * there are as many as threads using the store at once) and returns it;
- * cod_store_close() closes them all. Write transactions start with BEGIN
- * IMMEDIATE and are serialized by a mutex in the process and by SQLite, with
- * a busy timeout, across processes; readers never block writers under WAL.
+ * read borrows a SQLite connection from the store's pool (opened lazily, so
+ * there are as many as threads reading at once) and returns it;
+ * cod_store_close() closes them all. Write transactions run on the store's
+ * one writer connection, start with BEGIN IMMEDIATE and are serialized by a
+ * mutex in the process and by SQLite, with a busy timeout, across
+ * processes; readers never block writers under WAL.
  *
  * IDs: every function that takes a job reference accepts a full ID, a short
  * ID (the "j-" prefix and at least 8 characters of the UUID) or a Name,

@@ -72,8 +72,21 @@ struct cod_store {
 	struct store_conn *idle; /* connections nobody is using */
 	size_t nconns;		 /* open connections, idle or not */
 	pthread_mutex_t write_lock;
+	struct store_conn *writer; /* every write transaction runs on it (write_lock) */
 	int schema_version;
 	const char *synchronous; /* "FULL" unless COD_STORE_SYNC says otherwise */
+
+	/* Group commit (store.c): with "FULL" in WAL mode, connections commit
+	 * with synchronous=NORMAL and a committer waits, after releasing the
+	 * write lock, until one fdatasync of the WAL covers its commit; one
+	 * sync covers every commit made before it started. */
+	bool group_sync;
+	uint64_t commit_seq; /* commits made (write_lock; read atomically) */
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cond;
+	uint64_t synced_seq; /* commits known durable (sync_lock) */
+	bool syncing;	     /* a thread is in fdatasync (sync_lock) */
+	int wal_fd;	     /* the -wal file, opened at the first sync; -1 before */
 };
 
 /* An open transaction on a borrowed connection. */
