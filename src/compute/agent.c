@@ -154,6 +154,7 @@ static void after_write(struct cod_compute *c, const struct cod_cstore_write *w)
 		c->last_orch_seq = w->orch_seq;
 	if (w->msg_type) {
 		c->outbox_last = w->msg_seq;
+		cod_compute_send_committed(c, w->msg_seq, w->msg_type, w->msg_payload);
 		pthread_cond_broadcast(&c->disp_cond);
 	}
 }
@@ -590,6 +591,18 @@ static void copy_file(const char *from, const char *to)
 	close(in);
 }
 
+/* A results file; no fsync: a node that crashes fails the execution. */
+static void write_small(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	size_t len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len)
+		cod_warn("compute", "write \"%s\": %s", path, strerror(errno));
+	close(fd);
+}
+
 /* Inputs: each through its storage driver, retried InputSources.MaxRetryCount
  * times; errors name the input. */
 static int prepare_inputs(struct compute_running *r, struct cod_error **err)
@@ -716,7 +729,7 @@ static int pipeline(struct compute_running *r, struct cod_error **err)
 	copy_file(se, re);
 	cleanup_free char *ec = xasprintf("%s/exitCode", results);
 	cleanup_free char *code = xasprintf("%lld", (long long)r->run.exit_code);
-	cod_write_file_atomic(ec, code, strlen(code), NULL);
+	write_small(ec, code);
 
 	const struct cod_publisher_ops *pub = cod_publisher_find(t->publisher.type);
 	if (!pub)

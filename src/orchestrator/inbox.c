@@ -1,8 +1,9 @@
 /*
  * inbox.c - data messages from compute nodes (BidResult, RunResult,
  * ComputeError, ExecutionProgress), processed in each node's sequence
- * order: duplicates are dropped, gaps wait for the node to resend. Each
- * message is one store transaction (execution, history, evaluation).
+ * order: duplicates are dropped, gaps wait for the node to resend. The
+ * messages queued at once are applied in one store transaction
+ * (executions, history, evaluations).
  */
 #include "orchestrator/orchestrator_int.h"
 
@@ -321,7 +322,11 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 			goto fail;
 		}
 	}
-	if (cod_store_commit(b.tx, &err) < 0)
+	/* Nothing here is acknowledged: the evaluations lead to plans whose
+	 * commits sync the WAL (this commit with it) before they publish,
+	 * and heartbeat replies sync before they acknowledge. So the
+	 * scheduler starts without waiting for this sync. */
+	if (cod_store_commit_nowait(b.tx, &err) < 0)
 		goto fail;
 	pthread_mutex_lock(&o->nodes_lock);
 	for (size_t i = 0; i < n; i++) {

@@ -331,6 +331,9 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	o->cfg = cfg;
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_mutex_init(&o->nodes_lock, NULL);
+	pthread_mutex_init(&o->send_lock, NULL);
+	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");
+	o->fault_duplicate = fault && *fault && strcmp(fault, "0");
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -452,6 +455,7 @@ void cod_orchestrator_stop(struct cod_orchestrator *o)
 	free(o->nats_url);
 	pthread_mutex_destroy(&o->lock);
 	pthread_mutex_destroy(&o->nodes_lock);
+	pthread_mutex_destroy(&o->send_lock);
 	pthread_cond_destroy(&o->cond);
 	free(o);
 }

@@ -31,15 +31,36 @@ static json_t *message_payload(const char *type, const struct cod_execution *e, 
 	return json_pack("{s:s, s:s}", "ExecutionID", e->id, "Reason", reason ? reason : "");
 }
 
+/* The messages a plan appended, to publish once it committed. */
+struct sent {
+	struct cod_outbox_msg *msgs;
+	size_t n;
+};
+
+static void sent_release(struct sent *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		cod_outbox_msg_release(&s->msgs[i]);
+	free(s->msgs);
+	memset(s, 0, sizeof(*s));
+}
+
 static int send_msg(struct cod_store_tx *tx, const char *type, const struct cod_execution *e, const char *reason,
-		    struct cod_error **err)
+		    struct sent *sent, struct cod_error **err)
 {
 	json_t *payload = message_payload(type, e, reason);
 	char *text = json_dumps(payload, JSON_COMPACT);
 	json_decref(payload);
-	int rc = cod_store_tx_outbox_append(tx, e->node_id, type, text, NULL, err);
-	free(text);
-	return rc;
+	uint64_t seq = 0;
+	int rc = cod_store_tx_outbox_append(tx, e->node_id, type, text, &seq, err);
+	if (rc < 0) {
+		free(text);
+		return rc;
+	}
+	sent->msgs = xrealloc(sent->msgs, cod_mul_size(sent->n + 1, sizeof(*sent->msgs)));
+	sent->msgs[sent->n++] = (struct cod_outbox_msg){
+	    .node_id = xstrdup(e->node_id), .seq = seq, .type = xstrdup(type), .payload = text};
+	return 0;
 }
 
 static int exec_event(struct cod_store_tx *tx, const struct cod_execution *e, int prev, const char *message,
@@ -69,7 +90,7 @@ static void set_state(struct cod_state_info *st, int type, const char *message)
 
 static int apply_plan(struct cod_orchestrator *o, const struct cod_job *job, struct cod_execution **execs,
 		      size_t nexecs, struct cod_plan *plan, const struct cod_strlist *answered,
-		      struct cod_evaluation ***later, size_t *nlater, bool *sent, struct cod_error **err)
+		      struct cod_evaluation ***later, size_t *nlater, struct sent *sent, struct cod_error **err)
 {
 	struct cod_store_tx *tx = NULL;
 	if (cod_store_begin(o->store, &tx, err) < 0)
@@ -83,8 +104,7 @@ static int apply_plan(struct cod_orchestrator *o, const struct cod_job *job, str
 			rc = exec_event(tx, e, COD_EXEC_UNDEFINED, msg, err);
 		}
 		if (rc == 0)
-			rc = send_msg(tx, COD_MSG_ASK_FOR_BID, e, NULL, err);
-		*sent = true;
+			rc = send_msg(tx, COD_MSG_ASK_FOR_BID, e, NULL, sent, err);
 	}
 	for (size_t i = 0; rc == 0 && i < plan->n_updates; i++) {
 		const struct cod_exec_update *u = &plan->updates[i];
@@ -115,10 +135,8 @@ static int apply_plan(struct cod_orchestrator *o, const struct cod_job *job, str
 		if (rc == 0)
 			rc = exec_event(tx, next, fresh->compute_state.type, u->message, err);
 		const char *type = cod_plan_message_type(fresh, next);
-		if (rc == 0 && type && next->node_id) {
-			rc = send_msg(tx, type, next, u->message, err);
-			*sent = true;
-		}
+		if (rc == 0 && type && next->node_id)
+			rc = send_msg(tx, type, next, u->message, sent, err);
 		cod_execution_free(fresh);
 		cod_execution_free(next);
 	}
@@ -228,7 +246,7 @@ static int process(struct cod_orchestrator *o, const struct cod_evaluation *ev)
 	int rc = cod_scheduler_process(&in, &plan, &err);
 	struct cod_evaluation **later = NULL;
 	size_t nlater = 0;
-	bool sent = false;
+	struct sent sent = {0};
 	if (rc == 0) {
 		/* the evaluations this run answers: the broker tells on ack;
 		 * mark this one (and, below, the coalesced ones) complete in the
@@ -251,10 +269,11 @@ static int process(struct cod_orchestrator *o, const struct cod_evaluation *ev)
 	free(nodes);
 	cod_exec_page_release(&page);
 	cod_job_free(job);
+	if (rc == 0)
+		orch_send_committed(o, sent.msgs, sent.n);
+	sent_release(&sent);
 	if (rc < 0)
 		return -1;
-	if (sent)
-		orch_kick_dispatcher(o);
 	orch_enqueue_all(o, later, nlater);
 	return 0;
 }

@@ -553,7 +553,7 @@ int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err)
 	pthread_mutex_unlock(&store->write_lock);
 	/* Nothing is acknowledged before its commit is durable: callers act
 	 * on the commit (answer a client, publish a message) after this. */
-	if (seq && group_sync(store, seq, err) < 0)
+	if (seq && !tx->nowait && group_sync(store, seq, err) < 0)
 		rc = -1;
 	return rc;
 }
@@ -574,6 +574,19 @@ int cod_store_commit(struct cod_store_tx *tx, struct cod_error **err)
 	int rc = store_tx_end(tx, 0, err);
 	free(tx);
 	return rc;
+}
+
+int cod_store_commit_nowait(struct cod_store_tx *tx, struct cod_error **err)
+{
+	tx->nowait = true;
+	return cod_store_commit(tx, err);
+}
+
+int cod_store_sync(struct cod_store *store, struct cod_error **err)
+{
+	if (!store->group_sync)
+		return 0;
+	return group_sync(store, __atomic_load_n(&store->commit_seq, __ATOMIC_ACQUIRE), err);
 }
 
 void cod_store_rollback(struct cod_store_tx *tx)

@@ -256,6 +256,12 @@ struct cod_store_tx;
 int cod_store_begin(struct cod_store *store, struct cod_store_tx **tx, struct cod_error **err);
 int cod_store_commit(struct cod_store_tx *tx, struct cod_error **err);
 void cod_store_rollback(struct cod_store_tx *tx);
+/* Commit without waiting for the WAL sync, for a caller that acknowledges
+ * nothing itself: what it committed becomes durable with the next sync of
+ * any commit (the WAL is written in order), or with cod_store_sync(). */
+int cod_store_commit_nowait(struct cod_store_tx *tx, struct cod_error **err);
+/* Wait until every commit made so far is durable. */
+int cod_store_sync(struct cod_store *store, struct cod_error **err);
 
 /* As cod_store_put_execution(), _put_evaluation(), _add_history() and
  * _outbox_append(), inside tx. They fill in IDs, revisions and times as

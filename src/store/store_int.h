@@ -94,6 +94,7 @@ struct cod_store_tx {
 	struct cod_store *store;
 	struct store_conn *conn;
 	bool write;
+	bool nowait; /* commit without waiting for the WAL sync */
 	int64_t now; /* one timestamp for everything the transaction writes */
 };
 
