@@ -144,6 +144,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT part",
+    [ST_RELEASE] = "RELEASE part",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO part",
     [ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
     [ST_JOB_BY_NAME] = "SELECT " JOB_COLS " FROM jobs WHERE namespace = ?1 AND name = ?2",
     [ST_JOB_RESOLVE_ID] = "SELECT id FROM jobs WHERE id = ?1 AND (?2 IS NULL OR namespace = ?2)",
@@ -179,10 +182,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	"modify_time = excluded.modify_time, doc = excluded.doc",
     [ST_EVAL_GET] = "SELECT doc FROM evaluations WHERE id = ?1",
     [ST_EVAL_PENDING] = "SELECT doc FROM evaluations WHERE status = 'pending' ORDER BY create_time, id",
+    /* The document's Status and ModifyTime follow the columns. */
+    [ST_EVAL_SET_STATUS] = "UPDATE evaluations SET status = ?2, modify_time = ?3, "
+			   "doc = json_set(doc, '$.Status', ?2, '$.ModifyTime', ?3) WHERE id = ?1",
     [ST_EXEC_GET_META] = "SELECT revision, create_time FROM executions WHERE id = ?1",
     [ST_EXEC_UPSERT] = "INSERT OR REPLACE INTO executions (" EXEC_COLS ") "
 		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_EXEC_RESOLVE] = "SELECT id, doc FROM executions WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
+    [ST_EXEC_GET] = "SELECT doc FROM executions WHERE id = ?1",
     [ST_NODE_UPSERT] = "INSERT OR REPLACE INTO nodes (id, membership, connection, modify_time, doc) "
 		       "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_NODE_RESOLVE] = "SELECT id, doc FROM nodes WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
@@ -574,6 +581,18 @@ int cod_store_commit(struct cod_store_tx *tx, struct cod_error **err)
 	int rc = store_tx_end(tx, 0, err);
 	free(tx);
 	return rc;
+}
+
+int cod_store_tx_savepoint(struct cod_store_tx *tx, struct cod_error **err)
+{
+	return run_stmt(tx->conn, ST_SAVEPOINT, err, "savepoint");
+}
+
+int cod_store_tx_release(struct cod_store_tx *tx, bool keep, struct cod_error **err)
+{
+	if (!keep && run_stmt(tx->conn, ST_ROLLBACK_TO, err, "roll back to savepoint") < 0)
+		return -1;
+	return run_stmt(tx->conn, ST_RELEASE, err, "release savepoint");
 }
 
 int cod_store_commit_nowait(struct cod_store_tx *tx, struct cod_error **err)

@@ -262,6 +262,11 @@ void cod_store_rollback(struct cod_store_tx *tx);
 int cod_store_commit_nowait(struct cod_store_tx *tx, struct cod_error **err);
 /* Wait until every commit made so far is durable. */
 int cod_store_sync(struct cod_store *store, struct cod_error **err);
+/* Parts of one transaction that may fail alone (several plans applied in
+ * one commit): savepoint() opens a part; release() ends it, keeping its
+ * writes, or with keep false undoing them. Parts do not nest. */
+int cod_store_tx_savepoint(struct cod_store_tx *tx, struct cod_error **err);
+int cod_store_tx_release(struct cod_store_tx *tx, bool keep, struct cod_error **err);
 
 /* As cod_store_put_execution(), _put_evaluation(), _add_history() and
  * _outbox_append(), inside tx. They fill in IDs, revisions and times as
@@ -277,5 +282,13 @@ int cod_store_tx_outbox_append(struct cod_store_tx *tx, const char *node_id, con
  * history event separately. */
 int cod_store_tx_set_job_state(struct cod_store_tx *tx, const char *job_id, enum cod_job_state state,
 			       const char *message, uint64_t expected_revision, struct cod_error **err);
+/* The execution with full ID id as tx sees it (its own writes included);
+ * COD_E_NOT_FOUND when there is none. */
+int cod_store_tx_get_execution(struct cod_store_tx *tx, const char *id, struct cod_execution **out,
+			       struct cod_error **err);
+/* Set an evaluation's Status ("complete", "failed"); ModifyTime is set.
+ * An unknown ID changes nothing. */
+int cod_store_tx_set_evaluation_status(struct cod_store_tx *tx, const char *id, const char *status,
+				       struct cod_error **err);
 
 #endif

@@ -431,6 +431,34 @@ int cod_store_get_execution(struct cod_store *store, const char *id_or_prefix, s
 	return (*out = exec_decode(doc, err)) ? 0 : -1;
 }
 
+int cod_store_tx_get_execution(struct cod_store_tx *tx, const char *id, struct cod_execution **out,
+			       struct cod_error **err)
+{
+	*out = NULL;
+	cleanup_stmt sqlite3_stmt *s = store_stmt(tx->conn, ST_EXEC_GET, err);
+	if (!s)
+		return -1;
+	store_bind_text(s, 1, id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return (*out = exec_decode(store_col_text(s, 0), err)) ? 0 : -1;
+	if (rc == SQLITE_DONE)
+		return cod_error_set(err, COD_E_NOT_FOUND, "execution \"%s\" not found", or_empty(id));
+	return store_dberr(tx->conn, err, "load execution");
+}
+
+int cod_store_tx_set_evaluation_status(struct cod_store_tx *tx, const char *id, const char *status,
+				       struct cod_error **err)
+{
+	cleanup_stmt sqlite3_stmt *s = store_stmt(tx->conn, ST_EVAL_SET_STATUS, err);
+	if (!s)
+		return -1;
+	store_bind_text(s, 1, id);
+	store_bind_text(s, 2, status);
+	store_bind_i64(s, 3, tx->now);
+	return store_step_done(tx->conn, s, err, "update evaluation");
+}
+
 static const struct {
 	const char *name;
 	const char *column;

@@ -1330,6 +1330,84 @@ static void test_transactions(void **state)
 	cod_store_close(store);
 }
 
+/* Several plans in one transaction: a part that fails is undone alone,
+ * reads inside the transaction see its own writes, evaluations change
+ * status in place, and a commit that does not wait is durable after a
+ * sync (and after a reopen). */
+static void test_transaction_parts(void **state)
+{
+	(void)state;
+	char *path;
+	struct cod_store *store = open_store(&path);
+	struct cod_error *err = NULL;
+	char *id = submit(store, "parts", NULL);
+	struct cod_store_tx *tx;
+
+	struct cod_execution *kept = new_exec(id, "n1", 1);
+	struct cod_execution *undone = new_exec(id, "n1", 1);
+	assert_int_equal(cod_store_begin(store, &tx, &err), 0);
+	assert_int_equal(cod_store_tx_savepoint(tx, &err), 0);
+	assert_int_equal(cod_store_tx_put_execution(tx, kept, &err), 0);
+	uint64_t seq = 0;
+	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &seq, &err), 0);
+	assert_int_equal(seq, 1);
+	assert_int_equal(cod_store_tx_release(tx, true, &err), 0);
+	assert_int_equal(cod_store_tx_savepoint(tx, &err), 0);
+	assert_int_equal(cod_store_tx_put_execution(tx, undone, &err), 0);
+	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &seq, &err), 0);
+	assert_int_equal(seq, 2);
+	struct cod_execution *got = NULL;
+	assert_int_equal(cod_store_tx_get_execution(tx, undone->id, &got, &err), 0);
+	assert_string_equal(got->id, undone->id);
+	cod_execution_free(got);
+	assert_int_equal(cod_store_tx_release(tx, false, &err), 0);
+	expect_error(cod_store_tx_get_execution(tx, undone->id, &got, &err), &err, COD_E_NOT_FOUND, "not found");
+	assert_int_equal(cod_store_tx_get_execution(tx, kept->id, &got, &err), 0);
+	assert_int_equal(got->revision, 1);
+	cod_execution_free(got);
+	/* the undone part's sequence number is handed out again */
+	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &seq, &err), 0);
+	assert_int_equal(seq, 2);
+	assert_int_equal(cod_store_commit(tx, &err), 0);
+	struct cod_exec_page page;
+	struct cod_exec_query q = {.job_ref = id, .all_versions = true};
+	assert_int_equal(cod_store_list_executions(store, &q, &page, &err), 0);
+	assert_int_equal(page.n, 1);
+	cod_exec_page_release(&page);
+
+	/* The submission's evaluation, completed in place; an unknown ID
+	 * changes nothing. The commit does not wait for the sync. */
+	assert_int_equal(count_pending_evals(store), 1);
+	struct cod_evaluation **pending;
+	size_t npending;
+	assert_int_equal(cod_store_pending_evaluations(store, &pending, &npending, &err), 0);
+	assert_int_equal(npending, 1);
+	char *eval_id = xstrdup(pending[0]->id);
+	for (size_t i = 0; i < npending; i++)
+		cod_evaluation_free(pending[i]);
+	free(pending);
+	assert_int_equal(cod_store_begin(store, &tx, &err), 0);
+	assert_int_equal(cod_store_tx_set_evaluation_status(tx, eval_id, "complete", &err), 0);
+	assert_int_equal(cod_store_tx_set_evaluation_status(tx, "no-such-evaluation", "complete", &err), 0);
+	assert_int_equal(cod_store_commit_nowait(tx, &err), 0);
+	assert_int_equal(cod_store_sync(store, &err), 0);
+	assert_int_equal(count_pending_evals(store), 0);
+	cod_store_close(store);
+
+	assert_int_equal(cod_store_open(path, &store, &err), 0);
+	struct cod_evaluation *ev;
+	assert_int_equal(cod_store_get_evaluation(store, eval_id, &ev, &err), 0);
+	assert_string_equal(ev->status, "complete");
+	assert_true(ev->modify_time >= ev->create_time);
+	cod_evaluation_free(ev);
+	cod_store_close(store);
+	free(eval_id);
+	cod_execution_free(kept);
+	cod_execution_free(undone);
+	free(id);
+	free(path);
+}
+
 static void test_durability(void **state)
 {
 	(void)state;
@@ -1554,6 +1632,7 @@ int main(void)
 	    cmocka_unit_test(test_nodes),
 	    cmocka_unit_test(test_outbox),
 	    cmocka_unit_test(test_transactions),
+	    cmocka_unit_test(test_transaction_parts),
 	    cmocka_unit_test(test_durability),
 	    cmocka_unit_test(test_failed_transaction_rolls_back),
 	    cmocka_unit_test(test_concurrent_submits),
