@@ -218,6 +218,11 @@ int cod_read_file(const char *path, size_t cap, char **out, size_t *len, struct 
 
 int cod_mkdir_p(const char *path, unsigned mode, struct cod_error **err)
 {
+	/* Usually the parent exists: one mkdir, not one per component. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return cod_error_set(err, COD_E_IO, "create directory \"%s\": %s", path, strerror(errno));
 	cleanup_free char *p = xstrdup(path);
 	for (char *s = p + 1; *s; s++) {
 		if (*s != '/')

@@ -127,7 +127,7 @@ bool cod_bidder_bid(const struct cod_bidder *b, const struct cod_execution *e, s
  * orchestrator (seq, type, payload), and two counters: the last
  * orchestrator sequence number processed and the last outbox sequence
  * number handed out (numbers never go back, even after acked rows are
- * deleted). WAL, synchronous=FULL (COD_STORE_SYNC=normal|off to relax).
+ * deleted). WAL, synchronous=NORMAL (COD_STORE_SYNC=full|normal|off overrides).
  * One connection behind a mutex: any thread may call.
  */
 struct cod_cstore;
