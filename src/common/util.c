@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +48,45 @@ void cod_random_bytes(void *buf, size_t n)
 	}
 }
 
+/* IDs take their randomness from a per-thread pool filled by one getrandom
+ * call for 16 IDs: every job, execution, evaluation and history event needs
+ * one, and each syscall costs more than the ID. A forked child starts with
+ * a fresh pool (the generation changes), so parent and child never hand out
+ * the same bytes. */
+static unsigned fork_generation;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void after_fork_child(void)
+{
+	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
+}
+
+static void register_fork(void)
+{
+	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+static void id_random(unsigned char b[16])
+{
+	static __thread unsigned char pool[256];
+	static __thread size_t used = sizeof(pool);
+	static __thread unsigned generation;
+	pthread_once(&fork_once, register_fork);
+	unsigned gen = __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
+	if (used + 16 > sizeof(pool) || generation != gen) {
+		cod_random_bytes(pool, sizeof(pool));
+		used = 0;
+		generation = gen;
+	}
+	memcpy(b, pool + used, 16);
+	explicit_bzero(pool + used, 16);
+	used += 16;
+}
+
 void cod_uuid4(char out[37])
 {
 	unsigned char b[16];
-	cod_random_bytes(b, sizeof(b));
+	id_random(b);
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],

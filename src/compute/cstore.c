@@ -215,8 +215,12 @@ int cod_cstore_open(const char *path, struct cod_cstore **out, struct cod_error 
 		if (cod_mkdir_p(dir, 0700, err) < 0)
 			return -1;
 	}
-	cleanup_free char *pragmas =
-	    xasprintf("PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;", sync_mode());
+	/* Exclusive locking: the node's one connection keeps the file
+	 * locked, so transactions take no file locks and the WAL index lives
+	 * in memory instead of a shared -shm file (a second process on the
+	 * same data dir is refused). It must precede the first WAL access. */
+	cleanup_free char *pragmas = xasprintf(
+	    "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;", sync_mode());
 	struct cod_cstore *s = xcalloc(1, sizeof(*s));
 	s->path = xstrdup(path);
 	pthread_mutex_init(&s->lock, NULL);

@@ -583,6 +583,90 @@ int cod_store_commit(struct cod_store_tx *tx, struct cod_error **err)
 	return rc;
 }
 
+/* One request of store_write_shared(), on its caller's stack. */
+struct store_share {
+	store_write_fn fn;
+	void *arg;
+	struct cod_error *err;
+	int rc;
+	bool done;
+	struct store_share *next;
+};
+
+/* Requests combined into one transaction at the most. */
+#define SHARE_MAX 64
+
+/* Run a batch of requests in one transaction (share_lock not held). */
+static void run_shared(struct cod_store *store, struct store_share *batch)
+{
+	struct cod_error *err = NULL;
+	struct cod_store_tx tx;
+	int rc = store_tx_begin(store, true, &tx, &err);
+	for (struct store_share *r = batch; rc == 0 && r; r = r->next) {
+		rc = run_stmt(tx.conn, ST_SAVEPOINT, &err, "savepoint");
+		if (rc < 0)
+			break;
+		r->rc = r->fn(&tx, r->arg, &r->err);
+		if (r->rc < 0)
+			rc = run_stmt(tx.conn, ST_ROLLBACK_TO, &err, "roll back to savepoint");
+		if (rc == 0)
+			rc = run_stmt(tx.conn, ST_RELEASE, &err, "release savepoint");
+	}
+	if (tx.conn)
+		rc = store_tx_end(&tx, rc, &err);
+	for (struct store_share *r = batch; r; r = r->next) {
+		if (rc == 0 || r->rc < 0)
+			continue;
+		/* the request went through, the transaction did not */
+		r->rc = -1;
+		cod_error_set(&r->err, err ? err->code : COD_E_DATASTORE, "%s", err ? err->message : "store error");
+	}
+	cod_error_free(err);
+}
+
+int store_write_shared(struct cod_store *store, store_write_fn fn, void *arg, struct cod_error **err)
+{
+	struct store_share req = {.fn = fn, .arg = arg};
+	pthread_mutex_lock(&store->share_lock);
+	if (store->share_tail)
+		store->share_tail->next = &req;
+	else
+		store->share_head = &req;
+	store->share_tail = &req;
+	while (!req.done) {
+		if (store->sharing) {
+			pthread_cond_wait(&store->share_cond, &store->share_lock);
+			continue;
+		}
+		/* Combine: take what is queued (this request among it). */
+		store->sharing = true;
+		struct store_share *batch = store->share_head, *last = batch;
+		for (size_t n = 1; n < SHARE_MAX && last->next; n++)
+			last = last->next;
+		store->share_head = last->next;
+		if (!store->share_head)
+			store->share_tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&store->share_lock);
+		run_shared(store, batch);
+		pthread_mutex_lock(&store->share_lock);
+		for (struct store_share *r = batch, *next; r; r = next) {
+			next = r->next; /* r may return and vanish once done */
+			r->done = true;
+		}
+		store->sharing = false;
+		pthread_cond_broadcast(&store->share_cond);
+	}
+	pthread_mutex_unlock(&store->share_lock);
+	if (req.rc < 0) {
+		if (err)
+			*err = req.err;
+		else
+			cod_error_free(req.err);
+	}
+	return req.rc;
+}
+
 int cod_store_tx_savepoint(struct cod_store_tx *tx, struct cod_error **err)
 {
 	return run_stmt(tx->conn, ST_SAVEPOINT, err, "savepoint");
@@ -705,6 +789,8 @@ int cod_store_open(const char *path, struct cod_store **out, struct cod_error **
 	pthread_mutex_init(&store->write_lock, NULL);
 	pthread_mutex_init(&store->sync_lock, NULL);
 	pthread_cond_init(&store->sync_cond, NULL);
+	pthread_mutex_init(&store->share_lock, NULL);
+	pthread_cond_init(&store->share_cond, NULL);
 	if (strcmp(store->synchronous, "FULL"))
 		cod_warn("store", "PRAGMA synchronous=%s: acknowledged writes may be lost on power failure",
 			 store->synchronous);
@@ -751,6 +837,8 @@ void cod_store_close(struct cod_store *store)
 	pthread_mutex_destroy(&store->write_lock);
 	pthread_mutex_destroy(&store->sync_lock);
 	pthread_cond_destroy(&store->sync_cond);
+	pthread_mutex_destroy(&store->share_lock);
+	pthread_cond_destroy(&store->share_cond);
 	if (store->wal_fd >= 0)
 		close(store->wal_fd);
 	free(store->path);

@@ -92,6 +92,13 @@ struct cod_store {
 	uint64_t synced_seq; /* commits known durable (sync_lock) */
 	bool syncing;	     /* a thread is in fdatasync (sync_lock) */
 	int wal_fd;	     /* the -wal file, opened at the first sync; -1 before */
+
+	/* Shared writes (store_write_shared): requests waiting for a thread
+	 * to run them, and whether one is doing so. */
+	pthread_mutex_t share_lock;
+	pthread_cond_t share_cond;
+	struct store_share *share_head, *share_tail;
+	bool sharing;
 };
 
 /* An open transaction on a borrowed connection. */
@@ -114,6 +121,15 @@ void store_conn_put(struct cod_store *store, struct store_conn *c);
  * commit failed). */
 int store_tx_begin(struct cod_store *store, bool write, struct cod_store_tx *tx, struct cod_error **err);
 int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err);
+
+/* A write of several statements that may share its transaction (and its
+ * WAL frames and sync) with the same kind of writes of other threads:
+ * the first thread to arrive runs every queued request, each in its own
+ * savepoint, commits once and wakes the others (flat combining). fn runs
+ * on whichever thread combines, while its caller waits; its rc (or the
+ * commit's failure) is the caller's result, filling *err. */
+typedef int (*store_write_fn)(struct cod_store_tx *tx, void *arg, struct cod_error **err);
+int store_write_shared(struct cod_store *store, store_write_fn fn, void *arg, struct cod_error **err);
 
 /* A cached statement, reset and with no bindings. */
 sqlite3_stmt *store_stmt(struct store_conn *c, enum store_stmt id, struct cod_error **err);

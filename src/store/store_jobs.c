@@ -430,6 +430,18 @@ static int submit_tx(struct cod_store_tx *tx, struct cod_job *job, bool force, s
 	return 0;
 }
 
+struct submit_args {
+	struct cod_job *job;
+	bool force;
+	struct cod_submit_result *out;
+};
+
+static int submit_shared(struct cod_store_tx *tx, void *arg, struct cod_error **err)
+{
+	struct submit_args *a = arg;
+	return submit_tx(tx, a->job, a->force, a->out, err);
+}
+
 int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool force,
 			 struct cod_submit_result *out, struct cod_error **err)
 {
@@ -448,10 +460,9 @@ int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool forc
 	job->name = xstrdup_or_null(orig_name);
 	memset(&job->state, 0, sizeof(job->state));
 
-	struct cod_store_tx tx;
-	int rc = store_tx_begin(store, true, &tx, err);
-	if (rc == 0)
-		rc = store_tx_end(&tx, submit_tx(&tx, job, force, out, err), err);
+	/* Concurrent submissions share a transaction and its sync. */
+	struct submit_args args = {.job = job, .force = force, .out = out};
+	int rc = store_write_shared(store, submit_shared, &args, err);
 
 	if (rc == 0) {
 		free(orig_id);

@@ -1591,6 +1591,60 @@ static void test_concurrent_submits(void **state)
 	cod_store_close(store);
 }
 
+/* Submissions from several threads share transactions: one that is
+ * refused (an unchanged resubmission) fails alone, with its own error, and
+ * the others commit. */
+struct resubmitter {
+	struct cod_store *store;
+	int thread;
+	int n;
+	int unexpected;
+};
+
+static void *resubmit_many(void *arg)
+{
+	struct resubmitter *s = arg;
+	for (int i = 0; i < s->n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "r%d-%d", s->thread, i);
+		for (int again = 0; again < 2; again++) {
+			struct cod_job *job = new_job(name, NULL);
+			struct cod_submit_result res;
+			struct cod_error *err = NULL;
+			int rc = cod_store_submit_job(s->store, job, false, &res, &err);
+			if (!again && rc != 0)
+				s->unexpected++;
+			if (again && (rc != -1 || !err || err->code != COD_E_BAD_REQUEST || job->id))
+				s->unexpected++;
+			cod_error_free(err);
+			if (rc == 0)
+				cod_submit_result_release(&res);
+			cod_job_free(job);
+		}
+	}
+	return NULL;
+}
+
+static void test_shared_submits_fail_alone(void **state)
+{
+	(void)state;
+	struct cod_store *store = open_store(NULL);
+	enum { THREADS = 4, PER = 50 };
+	struct resubmitter subs[THREADS];
+	pthread_t th[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		subs[i] = (struct resubmitter){.store = store, .thread = i, .n = PER};
+		assert_int_equal(pthread_create(&th[i], NULL, resubmit_many, &subs[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(subs[i].unexpected, 0);
+	}
+	assert_int_equal(count_jobs(store, NULL), THREADS * PER);
+	assert_int_equal(count_pending_evals(store), THREADS * PER);
+	cod_store_close(store);
+}
+
 /* ------------------------------------------------------------- setup */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -1636,6 +1690,7 @@ int main(void)
 	    cmocka_unit_test(test_durability),
 	    cmocka_unit_test(test_failed_transaction_rolls_back),
 	    cmocka_unit_test(test_concurrent_submits),
+	    cmocka_unit_test(test_shared_submits_fail_alone),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
