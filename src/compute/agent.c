@@ -155,7 +155,8 @@ static void after_write(struct cod_compute *c, const struct cod_cstore_write *w)
 	if (w->msg_type) {
 		c->outbox_last = w->msg_seq;
 		cod_compute_send_committed(c, w->msg_seq, w->msg_type, w->msg_payload);
-		pthread_cond_broadcast(&c->disp_cond);
+		if (c->disp_cursor < c->outbox_last) /* left to the dispatcher */
+			pthread_cond_broadcast(&c->disp_cond);
 	}
 }
 

@@ -151,13 +151,14 @@ void *orch_dispatch_main(void *arg)
 {
 	struct cod_orchestrator *o = arg;
 	for (;;) {
+		/* a kick, or once a second in case one was missed */
 		pthread_mutex_lock(&o->lock);
-		if (!o->dispatch_kick && !o->stopping) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&o->cond, &o->lock, &ts);
-		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		while (!o->dispatch_kick && !o->stopping)
+			if (pthread_cond_timedwait(&o->dispatch_cond, &o->lock, &ts) == ETIMEDOUT)
+				break;
 		bool stopping = o->stopping;
 		o->dispatch_kick = false;
 		pthread_mutex_unlock(&o->lock);

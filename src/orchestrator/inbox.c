@@ -33,7 +33,7 @@ void orch_on_data(void *ctx, const char *subject, const char *reply, const char 
 	else
 		o->inbox_head = it;
 	o->inbox_tail = it;
-	pthread_cond_broadcast(&o->cond);
+	pthread_cond_signal(&o->inbox_cond);
 	pthread_mutex_unlock(&o->lock);
 }
 
@@ -359,7 +359,7 @@ void *orch_inbox_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&o->lock);
 		while (!o->stopping && !o->inbox_head)
-			pthread_cond_wait(&o->cond, &o->lock);
+			pthread_cond_wait(&o->inbox_cond, &o->lock);
 		if (o->stopping) {
 			pthread_mutex_unlock(&o->lock);
 			return NULL;

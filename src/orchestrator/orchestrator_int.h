@@ -62,7 +62,9 @@ struct cod_orchestrator {
 	struct cod_broker *broker;
 
 	pthread_mutex_t lock; /* stopping, dispatch_kick, inbox queue */
-	pthread_cond_t cond;
+	pthread_cond_t cond;	      /* stopping (housekeeping) */
+	pthread_cond_t inbox_cond;    /* the inbox queue, and stopping */
+	pthread_cond_t dispatch_cond; /* dispatch_kick, and stopping */
 	bool stopping;
 	bool dispatch_kick;
 	struct inbox_item *inbox_head, *inbox_tail;
