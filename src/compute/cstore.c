@@ -350,10 +350,9 @@ out:
 static int put_execution(struct cod_cstore *s, const struct cod_execution *e, int64_t now,
 			 struct cod_error **err)
 {
-	json_t *v = cod_execution_to_json(e);
-	json_object_set_new(v, "ModifyTime", json_integer(now));
-	cleanup_free char *doc = json_dumps(v, JSON_COMPACT);
-	json_decref(v);
+	struct cod_execution stamped = *e; /* shallow: only read while encoding */
+	stamped.modify_time = now;
+	cleanup_free char *doc = cod_execution_dumps(&stamped);
 	cleanup_stmt sqlite3_stmt *st = prepare(
 	    s,
 	    "INSERT INTO executions (id, job_id, job_type, state, create_time, modify_time, doc) "

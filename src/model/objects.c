@@ -170,6 +170,11 @@ json_t *cod_execution_to_json(const struct cod_execution *e)
 	return cod_schema_encode(&cod_execution_schema, e);
 }
 
+char *cod_execution_dumps(const struct cod_execution *e)
+{
+	return cod_schema_dumps(&cod_execution_schema, e);
+}
+
 struct cod_execution *cod_execution_dup(const struct cod_execution *e)
 {
 	if (!e)
@@ -218,6 +223,11 @@ struct cod_evaluation *cod_evaluation_from_json(const json_t *v, struct cod_erro
 json_t *cod_evaluation_to_json(const struct cod_evaluation *e)
 {
 	return cod_schema_encode(&cod_evaluation_schema, e);
+}
+
+char *cod_evaluation_dumps(const struct cod_evaluation *e)
+{
+	return cod_schema_dumps(&cod_evaluation_schema, e);
 }
 
 void cod_evaluation_free(struct cod_evaluation *e)
@@ -283,6 +293,11 @@ struct cod_history_event *cod_history_from_json(const json_t *v, struct cod_erro
 json_t *cod_history_to_json(const struct cod_history_event *h)
 {
 	return cod_schema_encode(&cod_history_schema, h);
+}
+
+char *cod_history_dumps(const struct cod_history_event *h)
+{
+	return cod_schema_dumps(&cod_history_schema, h);
 }
 
 void cod_history_free(struct cod_history_event *h)
@@ -367,6 +382,11 @@ struct cod_node_state *cod_node_from_json(const json_t *v, struct cod_error **er
 json_t *cod_node_to_json(const struct cod_node_state *n)
 {
 	return cod_schema_encode(&cod_node_state_schema, n);
+}
+
+char *cod_node_dumps(const struct cod_node_state *n)
+{
+	return cod_schema_dumps(&cod_node_state_schema, n);
 }
 
 json_t *cod_node_info_to_json(const struct cod_node_info *n)

@@ -154,6 +154,10 @@ char *cod_decoder_string(struct cod_decoder *d, const json_t *v);
  * -1 returned with every problem in *err. */
 int cod_schema_decode(const struct cod_schema *s, const json_t *v, void *out, struct cod_error **err);
 json_t *cod_schema_encode(const struct cod_schema *s, const void *in);
+/* The compact JSON text of in (heap): the same text as json_dumps() of
+ * cod_schema_encode() with JSON_COMPACT, written directly, without building
+ * the tree (documents are encoded for every write of the stores). */
+char *cod_schema_dumps(const struct cod_schema *s, const void *in);
 void cod_schema_copy(const struct cod_schema *s, void *dst, const void *src);
 void cod_schema_release(const struct cod_schema *s, void *obj);
 

@@ -24,8 +24,6 @@ static const struct cod_execution *find_exec(struct cod_execution **execs, size_
 
 static json_t *message_payload(const char *type, const struct cod_execution *e, const char *reason)
 {
-	if (!strcmp(type, COD_MSG_ASK_FOR_BID))
-		return json_pack("{s:o}", "Execution", cod_execution_to_json(e));
 	if (!strcmp(type, COD_MSG_BID_ACCEPTED))
 		return json_pack("{s:s, s:b}", "ExecutionID", e->id, "Accepted", 1);
 	return json_pack("{s:s, s:s}", "ExecutionID", e->id, "Reason", reason ? reason : "");
@@ -48,9 +46,17 @@ static void sent_release(struct sent *s)
 static int send_msg(struct cod_store_tx *tx, const char *type, const struct cod_execution *e, const char *reason,
 		    struct sent *sent, struct cod_error **err)
 {
-	json_t *payload = message_payload(type, e, reason);
-	char *text = json_dumps(payload, JSON_COMPACT);
-	json_decref(payload);
+	char *text;
+	if (!strcmp(type, COD_MSG_ASK_FOR_BID)) {
+		/* the largest message: the execution with its job, written
+		 * directly as text */
+		cleanup_free char *exec = cod_execution_dumps(e);
+		text = xasprintf("{\"Execution\":%s}", exec);
+	} else {
+		json_t *payload = message_payload(type, e, reason);
+		text = json_dumps(payload, JSON_COMPACT);
+		json_decref(payload);
+	}
 	uint64_t seq = 0;
 	int rc = cod_store_tx_outbox_append(tx, e->node_id, type, text, &seq, err);
 	if (rc < 0) {

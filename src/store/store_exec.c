@@ -57,10 +57,7 @@ int store_history_add_tx(struct cod_store_tx *tx, struct cod_history_event *h, s
 	if (!h->event_time)
 		h->event_time = h->time;
 	h->seq_num = 0;
-	json_t *v = cod_history_to_json(h);
-	if (!v)
-		return cod_error_set(err, COD_E_INTERNAL, "encode history event of job \"%s\"", h->job_id);
-	cleanup_free char *doc = store_dump(v);
+	cleanup_free char *doc = cod_history_dumps(h);
 
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_HISTORY_INSERT, err);
 	if (!s)
@@ -218,10 +215,7 @@ int store_eval_put_tx(struct cod_store_tx *tx, struct cod_evaluation *ev, struct
 	if (!ev->create_time)
 		ev->create_time = tx->now;
 	ev->modify_time = tx->now;
-	json_t *v = cod_evaluation_to_json(ev);
-	if (!v)
-		return cod_error_set(err, COD_E_INTERNAL, "encode evaluation \"%s\"", ev->id);
-	cleanup_free char *doc = store_dump(v);
+	cleanup_free char *doc = cod_evaluation_dumps(ev);
 
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_EVAL_UPSERT, err);
 	if (!s)
@@ -364,10 +358,7 @@ static int exec_put_tx(struct cod_store_tx *tx, struct cod_execution *e, struct 
 		}
 	}
 	e->modify_time = tx->now;
-	json_t *v = cod_execution_to_json(e);
-	if (!v)
-		return cod_error_set(err, COD_E_INTERNAL, "encode execution \"%s\"", e->id);
-	cleanup_free char *doc = store_dump(v);
+	cleanup_free char *doc = cod_execution_dumps(e);
 
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_EXEC_UPSERT, err);
 	if (!s)

@@ -130,10 +130,7 @@ static int job_write(struct cod_store_tx *tx, const struct cod_job *job, bool in
 		     struct cod_error **err)
 {
 	struct store_conn *c = tx->conn;
-	json_t *v = cod_job_to_json(job);
-	if (!v)
-		return cod_error_set(err, COD_E_INTERNAL, "encode job \"%s\"", job->id);
-	cleanup_free char *doc = store_dump(v);
+	cleanup_free char *doc = cod_job_dumps(job);
 	cleanup_free char *labels = labels_doc(&job->labels);
 
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, insert ? ST_JOB_INSERT : ST_JOB_UPDATE, err);
