@@ -362,6 +362,8 @@ static void conn_close(struct store_conn *c)
 		sqlite3_finalize(c->stmts[i]);
 	for (size_t i = 0; i < STORE_LIST_STMTS; i++)
 		sqlite3_finalize(c->list_stmts[i]);
+	for (size_t i = 0; i < STORE_EXEC_LIST_STMTS; i++)
+		sqlite3_finalize(c->exec_list_stmts[i]);
 	if (sqlite3_close(c->db) != SQLITE_OK)
 		cod_warn("store", "close database: %s", sqlite3_errmsg(c->db));
 	free(c);

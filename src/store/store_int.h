@@ -64,10 +64,15 @@ enum store_stmt {
 /* Job lists: order column x direction x namespace or not x label filter. */
 #define STORE_LIST_STMTS (4 * 2 * 2 * 2)
 
+/* Execution lists: job, node, version, namespace filters x order column x
+ * direction. */
+#define STORE_EXEC_LIST_STMTS 64
+
 struct store_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[ST__COUNT];
 	sqlite3_stmt *list_stmts[STORE_LIST_STMTS];
+	sqlite3_stmt *exec_list_stmts[STORE_EXEC_LIST_STMTS];
 	struct store_conn *next; /* idle list */
 };
 
@@ -183,6 +188,10 @@ int store_list_docs(struct cod_store *store, enum store_stmt id, store_decode_fn
  * what names the object ("execution", "node"). *doc is heap. */
 int store_resolve_doc(struct cod_store *store, enum store_stmt id, const char *id_or_prefix, const char *what,
 		      const char *list_hint, char **doc, struct cod_error **err);
+
+/* A job's version document (COD_E_NOT_FOUND if there is no such version). */
+struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_t version,
+				   struct cod_error **err);
 
 /* Resolve a job reference (store.h's rules) on connection c. */
 int store_resolve_job(struct store_conn *c, const char *ns, const char *ref, char **job_id,

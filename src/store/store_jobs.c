@@ -64,9 +64,8 @@ static struct cod_job *job_load(struct store_conn *c, const char *id, struct cod
 	return job_decode(store_col_text(s, 6), err);
 }
 
-/* A job's version document (COD_E_NOT_FOUND if there is no such version). */
-static struct cod_job *version_load(struct store_conn *c, const char *id, uint64_t version,
-				    struct cod_error **err)
+struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_t version,
+				   struct cod_error **err)
 {
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_VERSION_GET, err);
 	if (!s)
@@ -509,7 +508,7 @@ int cod_store_get_job(struct cod_store *store, const char *ns, const char *ref, 
 	if (rc == 0 && !(job = job_load(tx.conn, id, err)))
 		rc = -1;
 	if (rc == 0 && version && version != job->version) {
-		struct cod_job *old = version_load(tx.conn, id, version, err);
+		struct cod_job *old = store_version_load(tx.conn, id, version, err);
 		if (!old) {
 			rc = -1;
 		} else {
@@ -604,7 +603,7 @@ static int rerun_tx(struct cod_store_tx *tx, const char *ns, const char *ref, ui
 	cleanup_job struct cod_job *job = NULL;
 	if (!from_version || from_version == cur->version)
 		job = cod_job_dup(cur);
-	else if (!(job = version_load(tx->conn, id, from_version, err)))
+	else if (!(job = store_version_load(tx->conn, id, from_version, err)))
 		return -1;
 
 	job->version = cur->version + 1;

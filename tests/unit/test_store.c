@@ -1364,6 +1364,10 @@ static void test_transaction_parts(void **state)
 	expect_error(cod_store_tx_get_execution(tx, undone->id, &got, &err), &err, COD_E_NOT_FOUND, "not found");
 	assert_int_equal(cod_store_tx_get_execution(tx, kept->id, &got, &err), 0);
 	assert_int_equal(got->revision, 1);
+	/* not stored with the execution: the job version it runs */
+	assert_non_null(got->job);
+	assert_string_equal(got->job->id, id);
+	assert_int_equal(got->job->version, 1);
 	cod_execution_free(got);
 	/* the undone part's sequence number is handed out again */
 	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &seq, &err), 0);
@@ -1373,7 +1377,13 @@ static void test_transaction_parts(void **state)
 	struct cod_exec_query q = {.job_ref = id, .all_versions = true};
 	assert_int_equal(cod_store_list_executions(store, &q, &page, &err), 0);
 	assert_int_equal(page.n, 1);
+	assert_non_null(page.items[0]->job);
+	assert_string_equal(page.items[0]->job->name, "parts");
 	cod_exec_page_release(&page);
+	assert_int_equal(cod_store_get_execution(store, kept->id, &got, &err), 0);
+	assert_non_null(got->job);
+	assert_string_equal(got->job->id, id);
+	cod_execution_free(got);
 
 	/* The submission's evaluation, completed in place; an unknown ID
 	 * changes nothing. The commit does not wait for the sync. */
