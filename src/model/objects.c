@@ -113,6 +113,15 @@ static json_t *alloc_encode(const void *base)
 	return json_pack("{s:o}", "Tasks", tasks);
 }
 
+static void alloc_dump(struct cod_buf *b, const void *base)
+{
+	const struct cod_execution *e = base;
+	cod_buf_addstr(b, "{\"Tasks\":{");
+	if (!cod_str_empty(e->alloc_task) && cod_schema_dump_key(b, e->alloc_task))
+		cod_schema_dump_to(b, &cod_resources_schema, &e->allocated);
+	cod_buf_addstr(b, "}}");
+}
+
 static void alloc_copy(void *dst, const void *src)
 {
 	((struct cod_execution *)dst)->alloc_task =
@@ -127,7 +136,8 @@ static void alloc_release(void *base)
 }
 
 static const struct cod_custom alloc_custom = {
-	.decode = alloc_decode, .encode = alloc_encode, .copy = alloc_copy, .release = alloc_release,
+	.decode = alloc_decode, .encode = alloc_encode, .dump = alloc_dump, .copy = alloc_copy,
+	.release = alloc_release,
 };
 
 static const struct cod_field execution_fields[] = {

@@ -767,7 +767,9 @@ static void dump_object(struct cod_buf *b, const struct cod_schema *s, const voi
 			cod_buf_addch(b, ',');
 		dump_string(b, f->name);
 		cod_buf_addch(b, ':');
-		if (f->kind == COD_F_CUSTOM) {
+		if (f->kind == COD_F_CUSTOM && f->custom->dump) {
+			f->custom->dump(b, in);
+		} else if (f->kind == COD_F_CUSTOM) {
 			json_t *v = f->custom->encode(in);
 			if (!v) { /* omitted */
 				b->len = mark;
@@ -781,6 +783,20 @@ static void dump_object(struct cod_buf *b, const struct cod_schema *s, const voi
 		first = false;
 	}
 	cod_buf_addch(b, '}');
+}
+
+void cod_schema_dump_to(struct cod_buf *b, const struct cod_schema *s, const void *in)
+{
+	dump_object(b, s, in);
+}
+
+bool cod_schema_dump_key(struct cod_buf *b, const char *key)
+{
+	if (!key || !utf8_valid(key, strlen(key)))
+		return false;
+	dump_string(b, key);
+	cod_buf_addch(b, ':');
+	return true;
 }
 
 char *cod_schema_dumps(const struct cod_schema *s, const void *in)

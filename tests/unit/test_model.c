@@ -689,6 +689,13 @@ static void test_dumps_matches_jansson(void **state)
 	e->allocated.cpu = 0.1;
 	e->create_time = -5;
 	expect_same_text(&cod_execution_schema, e);
+	/* the allocation's task name is an object key */
+	free(e->alloc_task);
+	e->alloc_task = xstrdup("t\"ask\xff");
+	expect_same_text(&cod_execution_schema, e);
+	free(e->alloc_task);
+	e->alloc_task = NULL;
+	expect_same_text(&cod_execution_schema, e);
 	cod_execution_free(e);
 	json_decref(in);
 
