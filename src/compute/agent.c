@@ -750,15 +750,11 @@ static void *runner_main(void *arg)
 	struct compute_running *r = arg;
 	struct cod_compute *c = r->c;
 
+	/* start_one() moved the execution to Preparing; a stop or a
+	 * cancellation since then (which also ends the execution in the
+	 * store) means there is nothing to run. */
 	pthread_mutex_lock(&c->lock);
-	bool go = false;
-	struct cod_execution *e = NULL;
-	if (!c->stopping && !cod_executor_cancelled(&r->run) &&
-	    cod_cstore_get(c->store, r->execution_id, &e, NULL) == 0 &&
-	    e->compute_state.type == COD_EXEC_BID_ACCEPTED)
-		go = set_state(c, e, COD_EXEC_PREPARING, "preparing", COD_MSG_EXECUTION_PROGRESS,
-			       progress(e, COD_EXEC_PREPARING, "preparing"), 0) == 0;
-	cod_execution_free(e);
+	bool go = !c->stopping && !cod_executor_cancelled(&r->run);
 	pthread_mutex_unlock(&c->lock);
 
 	struct cod_error *err = NULL;
@@ -854,6 +850,14 @@ static void start_one(struct cod_compute *c, char *id, const struct cod_resource
 	if (c->cfg->compute_prepare_timeout_ms > 0)
 		r->deadline_ms = cod_mono_ms() + c->cfg->compute_prepare_timeout_ms;
 	r->run.limits = *need;
+	/* Preparing starts here, on the agent thread, so that its message
+	 * leaves before the runner thread is even created. */
+	if (set_state(c, r->execution, COD_EXEC_PREPARING, "preparing", COD_MSG_EXECUTION_PROGRESS,
+		      progress(r->execution, COD_EXEC_PREPARING, "preparing"), 0) < 0) {
+		cod_buffer_done(&c->buffer, need);
+		running_free(r);
+		return;
+	}
 	int prc = pthread_create(&r->thread, NULL, runner_main, r);
 	if (prc != 0) {
 		cleanup_free char *msg = xasprintf("start execution thread: %s", strerror(prc));
