@@ -120,7 +120,12 @@ static struct cod_execution *batch_get(struct cod_orchestrator *o, struct batch 
 	for (size_t i = 0; i < b->nexecs; i++)
 		if (!strcmp(b->execs[i]->id, id) || cod_str_has_prefix(b->execs[i]->id, id))
 			return cod_execution_dup(b->execs[i]);
+	/* Nodes name executions by full ID: read it in the batch's own
+	 * transaction (the writer's warm cache); a prefix is looked up in
+	 * full. */
 	struct cod_execution *e = NULL;
+	if (cod_store_tx_get_execution(b->tx, id, &e, NULL) == 0)
+		return e;
 	if (cod_store_get_execution(o->store, id, &e, NULL) < 0)
 		return NULL;
 	return e;
