@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +48,45 @@ void cod_random_bytes(void *buf, size_t n)
 	}
 }
 
+/* IDs take their randomness from a per-thread pool filled by one getrandom
+ * call for 16 IDs: every job, execution, evaluation and history event needs
+ * one, and each syscall costs more than the ID. A forked child starts with
+ * a fresh pool (the generation changes), so parent and child never hand out
+ * the same bytes. */
+static unsigned fork_generation;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void after_fork_child(void)
+{
+	__atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
+}
+
+static void register_fork(void)
+{
+	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+static void id_random(unsigned char b[16])
+{
+	static __thread unsigned char pool[256];
+	static __thread size_t used = sizeof(pool);
+	static __thread unsigned generation;
+	pthread_once(&fork_once, register_fork);
+	unsigned gen = __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
+	if (used + 16 > sizeof(pool) || generation != gen) {
+		cod_random_bytes(pool, sizeof(pool));
+		used = 0;
+		generation = gen;
+	}
+	memcpy(b, pool + used, 16);
+	explicit_bzero(pool + used, 16);
+	used += 16;
+}
+
 void cod_uuid4(char out[37])
 {
 	unsigned char b[16];
-	cod_random_bytes(b, sizeof(b));
+	id_random(b);
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
@@ -218,6 +254,11 @@ int cod_read_file(const char *path, size_t cap, char **out, size_t *len, struct 
 
 int cod_mkdir_p(const char *path, unsigned mode, struct cod_error **err)
 {
+	/* Usually the parent exists: one mkdir, not one per component. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return cod_error_set(err, COD_E_IO, "create directory \"%s\": %s", path, strerror(errno));
 	cleanup_free char *p = xstrdup(path);
 	for (char *s = p + 1; *s; s++) {
 		if (*s != '/')
@@ -334,4 +375,38 @@ char *cod_base64url_decode(const char *s, size_t *len)
 	if (len)
 		*len = o;
 	return out;
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), 0 when invalid. */
+size_t cod_utf8_seq(const unsigned char *p, size_t left)
+{
+	unsigned char c = p[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	uint32_t cp;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (left < n)
+		return 0;
+	for (size_t k = 1; k < n; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[k] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
 }

@@ -49,4 +49,9 @@ char *cod_base64url_encode(const void *data, size_t len);
 /* Returns NULL on malformed input. */
 char *cod_base64url_decode(const char *s, size_t *len);
 
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), 0 when invalid; left >= 1 bytes
+ * are readable at p. */
+size_t cod_utf8_seq(const unsigned char *p, size_t left);
+
 #endif

@@ -155,7 +155,9 @@ static void after_write(struct cod_compute *c, const struct cod_cstore_write *w)
 		c->last_orch_seq = w->orch_seq;
 	if (w->msg_type) {
 		c->outbox_last = w->msg_seq;
-		pthread_cond_broadcast(&c->disp_cond);
+		cod_compute_send_committed(c, w->msg_seq, w->msg_type, w->msg_payload);
+		if (c->disp_cursor < c->outbox_last) /* left to the dispatcher */
+			pthread_cond_broadcast(&c->disp_cond);
 	}
 }
 
@@ -574,8 +576,12 @@ static int open_log(const char *dir, const char *name, struct cod_error **err)
 	return fd;
 }
 
+/* A log file into the results: it is final once the run ended, so a hard
+ * link shares it without copying; a copy where a link cannot be made. */
 static void copy_file(const char *from, const char *to)
 {
+	if (link(from, to) == 0)
+		return;
 	int in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return;
@@ -589,6 +595,18 @@ static void copy_file(const char *from, const char *to)
 		close(out);
 	}
 	close(in);
+}
+
+/* A results file; no fsync: a node that crashes fails the execution. */
+static void write_small(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	size_t len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len)
+		cod_warn("compute", "write \"%s\": %s", path, strerror(errno));
+	close(fd);
 }
 
 /* Inputs: each through its storage driver, retried InputSources.MaxRetryCount
@@ -726,7 +744,7 @@ static int pipeline(struct compute_running *r, struct cod_error **err)
 	copy_file(se, re);
 	cleanup_free char *ec = xasprintf("%s/exitCode", results);
 	cleanup_free char *code = xasprintf("%lld", (long long)r->run.exit_code);
-	cod_write_file_atomic(ec, code, strlen(code), NULL);
+	write_small(ec, code);
 
 	const struct cod_publisher_ops *pub = cod_publisher_find(t->publisher.type);
 	if (!pub)
@@ -746,15 +764,11 @@ static void *runner_main(void *arg)
 	struct compute_running *r = arg;
 	struct cod_compute *c = r->c;
 
+	/* start_one() moved the execution to Preparing; a stop or a
+	 * cancellation since then (which also ends the execution in the
+	 * store) means there is nothing to run. */
 	pthread_mutex_lock(&c->lock);
-	bool go = false;
-	struct cod_execution *e = NULL;
-	if (!c->stopping && !cod_executor_cancelled(&r->run) &&
-	    cod_cstore_get(c->store, r->execution_id, &e, NULL) == 0 &&
-	    e->compute_state.type == COD_EXEC_BID_ACCEPTED)
-		go = set_state(c, e, COD_EXEC_PREPARING, "preparing", COD_MSG_EXECUTION_PROGRESS,
-			       progress(e, COD_EXEC_PREPARING, "preparing"), 0) == 0;
-	cod_execution_free(e);
+	bool go = !c->stopping && !cod_executor_cancelled(&r->run);
 	pthread_mutex_unlock(&c->lock);
 
 	struct cod_error *err = NULL;
@@ -850,6 +864,14 @@ static void start_one(struct cod_compute *c, char *id, const struct cod_resource
 	if (c->cfg->compute_prepare_timeout_ms > 0)
 		r->deadline_ms = cod_mono_ms() + c->cfg->compute_prepare_timeout_ms;
 	r->run.limits = *need;
+	/* Preparing starts here, on the agent thread, so that its message
+	 * leaves before the runner thread is even created. */
+	if (set_state(c, r->execution, COD_EXEC_PREPARING, "preparing", COD_MSG_EXECUTION_PROGRESS,
+		      progress(r->execution, COD_EXEC_PREPARING, "preparing"), 0) < 0) {
+		cod_buffer_done(&c->buffer, need);
+		running_free(r);
+		return;
+	}
 	int prc = pthread_create(&r->thread, NULL, runner_main, r);
 	if (prc != 0) {
 		cleanup_free char *msg = xasprintf("start execution thread: %s", strerror(prc));

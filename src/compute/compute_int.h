@@ -127,7 +127,7 @@ bool cod_bidder_bid(const struct cod_bidder *b, const struct cod_execution *e, s
  * orchestrator (seq, type, payload), and two counters: the last
  * orchestrator sequence number processed and the last outbox sequence
  * number handed out (numbers never go back, even after acked rows are
- * deleted). WAL, synchronous=FULL (COD_STORE_SYNC=normal|off to relax).
+ * deleted). WAL, synchronous=NORMAL (COD_STORE_SYNC=full|normal|off overrides).
  * One connection behind a mutex: any thread may call.
  */
 struct cod_cstore;
@@ -326,6 +326,10 @@ void *cod_compute_disp_main(void *arg);
 json_t *cod_compute_node_info_json(struct cod_compute *c);
 /* Send ShutdownNotice (best effort, short timeout). */
 void cod_compute_send_shutdown(struct cod_compute *c);
+/* A write that appended outbox message seq (type, payload) just committed:
+ * publish it now when it is the next one to go out, so that it does not
+ * wait for the dispatcher thread (c->lock held). */
+void cod_compute_send_committed(struct cod_compute *c, uint64_t seq, const char *type, const char *payload);
 /* Wait up to timeout_ms until the outbox is published (c->lock NOT held). */
 void cod_compute_flush_outbox(struct cod_compute *c, int timeout_ms);
 /* Deadline helper for CLOCK_MONOTONIC condition variables. */

@@ -48,17 +48,41 @@ static const char *const migrations[] = {
     "INSERT INTO counters VALUES ('last_orch_seq', 0), ('outbox_seq', 0);",
 };
 
+/* Prepared statements, kept for the connection's life: parsing the SQL
+ * again for each of an execution's writes cost more than the writes. */
+#define STMT_CACHE 24
+
 struct cod_cstore {
 	char *path;
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	uint64_t last_orch_seq;
 	uint64_t outbox_seq;
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} stmts[STMT_CACHE];
+	size_t nstmts;
 };
 
 static int dberr(struct cod_cstore *s, struct cod_error **err, const char *what)
 {
 	return cod_error_set(err, COD_E_DATASTORE, "compute store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static sqlite3_stmt *prepare(struct cod_cstore *s, const char *sql, struct cod_error **err);
+
+/* One statement without parameters or rows (BEGIN, COMMIT, ...). */
+static int run(struct cod_cstore *s, const char *sql, struct cod_error **err, const char *what)
+{
+	sqlite3_stmt *st = prepare(s, sql, err);
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return dberr(s, err, what);
+	return 0;
 }
 
 static int exec_sql(struct cod_cstore *s, const char *sql, struct cod_error **err, const char *what)
@@ -73,18 +97,37 @@ static int exec_sql(struct cod_cstore *s, const char *sql, struct cod_error **er
 	return 0;
 }
 
-static void finalize(sqlite3_stmt **st)
+/* Statements come from the cache: reset them, never finalize, when they
+ * leave scope (s->lock is still held then). */
+static void reset_stmt(sqlite3_stmt **st)
 {
-	sqlite3_finalize(*st);
+	if (*st) {
+		sqlite3_reset(*st);
+		sqlite3_clear_bindings(*st);
+	}
 }
-#define cleanup_stmt __attribute__((cleanup(finalize)))
+#define cleanup_stmt __attribute__((cleanup(reset_stmt)))
 
+/* The cached statement for sql (s->lock held). */
 static sqlite3_stmt *prepare(struct cod_cstore *s, const char *sql, struct cod_error **err)
 {
+	for (size_t i = 0; i < s->nstmts; i++)
+		if (s->stmts[i].sql == sql || !strcmp(s->stmts[i].sql, sql))
+			return s->stmts[i].st;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
 		dberr(s, err, "prepare");
 		return NULL;
+	}
+	if (s->nstmts < STMT_CACHE) {
+		s->stmts[s->nstmts].sql = sql;
+		s->stmts[s->nstmts++].st = st;
+	} else {
+		/* cannot happen with the statements of this file */
+		cod_warn("compute", "compute store: statement cache full");
+		sqlite3_finalize(s->stmts[0].st);
+		s->stmts[0].sql = sql;
+		s->stmts[0].st = st;
 	}
 	return st;
 }
@@ -172,8 +215,12 @@ int cod_cstore_open(const char *path, struct cod_cstore **out, struct cod_error 
 		if (cod_mkdir_p(dir, 0700, err) < 0)
 			return -1;
 	}
-	cleanup_free char *pragmas =
-	    xasprintf("PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;", sync_mode());
+	/* Exclusive locking: the node's one connection keeps the file
+	 * locked, so transactions take no file locks and the WAL index lives
+	 * in memory instead of a shared -shm file (a second process on the
+	 * same data dir is refused). It must precede the first WAL access. */
+	cleanup_free char *pragmas = xasprintf(
+	    "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;", sync_mode());
 	struct cod_cstore *s = xcalloc(1, sizeof(*s));
 	s->path = xstrdup(path);
 	pthread_mutex_init(&s->lock, NULL);
@@ -202,6 +249,8 @@ void cod_cstore_close(struct cod_cstore *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i < s->nstmts; i++)
+		sqlite3_finalize(s->stmts[i].st);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		cod_warn("compute", "close store: %s", sqlite3_errmsg(s->db));
 	pthread_mutex_destroy(&s->lock);
@@ -301,10 +350,9 @@ out:
 static int put_execution(struct cod_cstore *s, const struct cod_execution *e, int64_t now,
 			 struct cod_error **err)
 {
-	json_t *v = cod_execution_to_json(e);
-	json_object_set_new(v, "ModifyTime", json_integer(now));
-	cleanup_free char *doc = json_dumps(v, JSON_COMPACT);
-	json_decref(v);
+	struct cod_execution stamped = *e; /* shallow: only read while encoding */
+	stamped.modify_time = now;
+	cleanup_free char *doc = cod_execution_dumps(&stamped);
 	cleanup_stmt sqlite3_stmt *st = prepare(
 	    s,
 	    "INSERT INTO executions (id, job_id, job_type, state, create_time, modify_time, doc) "
@@ -348,7 +396,7 @@ int cod_cstore_write(struct cod_cstore *s, struct cod_cstore_write *w, struct co
 	int64_t now = cod_now_ns();
 	pthread_mutex_lock(&s->lock);
 	uint64_t seq = s->outbox_seq + 1;
-	int rc = exec_sql(s, "BEGIN IMMEDIATE", err, "begin");
+	int rc = run(s, "BEGIN IMMEDIATE", err, "begin");
 	if (rc == 0 && w->execution)
 		rc = put_execution(s, w->execution, now, err);
 	if (rc == 0 && w->msg_type) {
@@ -359,10 +407,10 @@ int cod_cstore_write(struct cod_cstore *s, struct cod_cstore_write *w, struct co
 	if (rc == 0 && w->orch_seq)
 		rc = set_counter(s, "last_orch_seq", w->orch_seq, err);
 	if (rc == 0)
-		rc = exec_sql(s, "COMMIT", err, "commit");
+		rc = run(s, "COMMIT", err, "commit");
 	if (rc < 0) {
 		if (!sqlite3_get_autocommit(s->db))
-			exec_sql(s, "ROLLBACK", NULL, "rollback");
+			run(s, "ROLLBACK", NULL, "rollback");
 	} else {
 		if (w->msg_type) {
 			s->outbox_seq = seq;

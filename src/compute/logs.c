@@ -262,46 +262,12 @@ int cod_log_reader_next(struct cod_log_reader *r, bool final, cod_log_line_fn fn
 
 /* ------------------------------------------------------------- UTF-8 */
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), 0 when invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t left)
-{
-	unsigned char c = p[0];
-	if (c < 0x80)
-		return 1;
-	size_t n;
-	uint32_t cp;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (left < n)
-		return 0;
-	for (size_t k = 1; k < n; k++) {
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[k] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 json_t *cod_log_line_json(const char *line, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)line;
 	size_t i = 0;
 	while (i < len) {
-		size_t n = utf8_seq(p + i, len - i);
+		size_t n = cod_utf8_seq(p + i, len - i);
 		if (!n)
 			break;
 		i += n;
@@ -312,7 +278,7 @@ json_t *cod_log_line_json(const char *line, size_t len)
 	struct cod_buf b = COD_BUF_INIT;
 	cod_buf_add(&b, line, i);
 	while (i < len) {
-		size_t n = utf8_seq(p + i, len - i);
+		size_t n = cod_utf8_seq(p + i, len - i);
 		if (n) {
 			cod_buf_add(&b, p + i, n);
 			i += n;

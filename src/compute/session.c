@@ -377,6 +377,17 @@ static int publish(struct cod_compute *c, const struct cod_cstore_msg *m)
 	return 0;
 }
 
+void cod_compute_send_committed(struct cod_compute *c, uint64_t seq, const char *type, const char *payload)
+{
+	/* the dispatcher owns the test hook's reordering */
+	if (c->fault_duplicate || !c->connected || !c->session_ok || c->disp_cursor + 1 != seq)
+		return;
+	struct cod_cstore_msg m = {.seq = seq, .type = (char *)type, .payload = (char *)payload,
+				   .create_time = cod_now_ns()};
+	if (publish(c, &m) == 0)
+		c->disp_cursor = seq;
+}
+
 void *cod_compute_disp_main(void *arg)
 {
 	struct cod_compute *c = arg;

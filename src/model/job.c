@@ -182,6 +182,11 @@ json_t *cod_job_to_json(const struct cod_job *job)
 	return cod_schema_encode(&cod_job_schema, job);
 }
 
+char *cod_job_dumps(const struct cod_job *job)
+{
+	return cod_schema_dumps(&cod_job_schema, job);
+}
+
 struct cod_job *cod_job_dup(const struct cod_job *job)
 {
 	if (!job)

@@ -275,6 +275,9 @@ struct cod_job *cod_job_parse(const char *text, size_t len, struct cod_error **e
 struct cod_job *cod_job_from_json(const json_t *v, struct cod_error **err);
 /* Encode with Bacalhau names; empty optional fields omitted. New reference. */
 json_t *cod_job_to_json(const struct cod_job *job);
+/* The same as compact JSON text (heap), written without building the tree;
+ * likewise cod_execution_dumps() and the others below. */
+char *cod_job_dumps(const struct cod_job *job);
 struct cod_job *cod_job_dup(const struct cod_job *job);
 void cod_job_free(struct cod_job *job);
 
@@ -349,6 +352,7 @@ struct cod_execution {
 
 struct cod_execution *cod_execution_from_json(const json_t *v, struct cod_error **err);
 json_t *cod_execution_to_json(const struct cod_execution *e);
+char *cod_execution_dumps(const struct cod_execution *e);
 struct cod_execution *cod_execution_dup(const struct cod_execution *e);
 void cod_execution_free(struct cod_execution *e);
 
@@ -370,6 +374,7 @@ struct cod_evaluation {
 
 struct cod_evaluation *cod_evaluation_from_json(const json_t *v, struct cod_error **err);
 json_t *cod_evaluation_to_json(const struct cod_evaluation *e);
+char *cod_evaluation_dumps(const struct cod_evaluation *e);
 void cod_evaluation_free(struct cod_evaluation *e);
 
 /* ----------------------------------------------------------- history */
@@ -395,6 +400,7 @@ struct cod_history_event {
 
 struct cod_history_event *cod_history_from_json(const json_t *v, struct cod_error **err);
 json_t *cod_history_to_json(const struct cod_history_event *h);
+char *cod_history_dumps(const struct cod_history_event *h);
 void cod_history_free(struct cod_history_event *h);
 
 /* ------------------------------------------------------------- nodes */
@@ -439,6 +445,7 @@ struct cod_node_state {
 
 struct cod_node_state *cod_node_from_json(const json_t *v, struct cod_error **err);
 json_t *cod_node_to_json(const struct cod_node_state *n);
+char *cod_node_dumps(const struct cod_node_state *n);
 json_t *cod_node_info_to_json(const struct cod_node_info *n);
 struct cod_node_state *cod_node_dup(const struct cod_node_state *n);
 void cod_node_free(struct cod_node_state *n);

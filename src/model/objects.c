@@ -113,6 +113,15 @@ static json_t *alloc_encode(const void *base)
 	return json_pack("{s:o}", "Tasks", tasks);
 }
 
+static void alloc_dump(struct cod_buf *b, const void *base)
+{
+	const struct cod_execution *e = base;
+	cod_buf_addstr(b, "{\"Tasks\":{");
+	if (!cod_str_empty(e->alloc_task) && cod_schema_dump_key(b, e->alloc_task))
+		cod_schema_dump_to(b, &cod_resources_schema, &e->allocated);
+	cod_buf_addstr(b, "}}");
+}
+
 static void alloc_copy(void *dst, const void *src)
 {
 	((struct cod_execution *)dst)->alloc_task =
@@ -127,7 +136,8 @@ static void alloc_release(void *base)
 }
 
 static const struct cod_custom alloc_custom = {
-	.decode = alloc_decode, .encode = alloc_encode, .copy = alloc_copy, .release = alloc_release,
+	.decode = alloc_decode, .encode = alloc_encode, .dump = alloc_dump, .copy = alloc_copy,
+	.release = alloc_release,
 };
 
 static const struct cod_field execution_fields[] = {
@@ -168,6 +178,11 @@ struct cod_execution *cod_execution_from_json(const json_t *v, struct cod_error 
 json_t *cod_execution_to_json(const struct cod_execution *e)
 {
 	return cod_schema_encode(&cod_execution_schema, e);
+}
+
+char *cod_execution_dumps(const struct cod_execution *e)
+{
+	return cod_schema_dumps(&cod_execution_schema, e);
 }
 
 struct cod_execution *cod_execution_dup(const struct cod_execution *e)
@@ -218,6 +233,11 @@ struct cod_evaluation *cod_evaluation_from_json(const json_t *v, struct cod_erro
 json_t *cod_evaluation_to_json(const struct cod_evaluation *e)
 {
 	return cod_schema_encode(&cod_evaluation_schema, e);
+}
+
+char *cod_evaluation_dumps(const struct cod_evaluation *e)
+{
+	return cod_schema_dumps(&cod_evaluation_schema, e);
 }
 
 void cod_evaluation_free(struct cod_evaluation *e)
@@ -283,6 +303,11 @@ struct cod_history_event *cod_history_from_json(const json_t *v, struct cod_erro
 json_t *cod_history_to_json(const struct cod_history_event *h)
 {
 	return cod_schema_encode(&cod_history_schema, h);
+}
+
+char *cod_history_dumps(const struct cod_history_event *h)
+{
+	return cod_schema_dumps(&cod_history_schema, h);
 }
 
 void cod_history_free(struct cod_history_event *h)
@@ -367,6 +392,11 @@ struct cod_node_state *cod_node_from_json(const json_t *v, struct cod_error **er
 json_t *cod_node_to_json(const struct cod_node_state *n)
 {
 	return cod_schema_encode(&cod_node_state_schema, n);
+}
+
+char *cod_node_dumps(const struct cod_node_state *n)
+{
+	return cod_schema_dumps(&cod_node_state_schema, n);
 }
 
 json_t *cod_node_info_to_json(const struct cod_node_info *n)

@@ -610,6 +610,202 @@ json_t *cod_schema_encode(const struct cod_schema *s, const void *in)
 	return obj;
 }
 
+/* --------------------------------------------------------------- dump */
+
+/* What jansson accepts as a string: well-formed UTF-8. */
+static bool utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	for (size_t i = 0, n; i < len; i += n)
+		if (!(n = cod_utf8_seq(s + i, len - i)))
+			return false;
+	return true;
+}
+
+/* A JSON string as json_dumps() writes it (no ASCII or slash escaping);
+ * text that is not UTF-8 becomes "" as in encode_field(). */
+static void dump_string(struct cod_buf *b, const char *str)
+{
+	size_t len = str ? strlen(str) : 0;
+	if (!len || !utf8_valid(str, len)) {
+		cod_buf_add(b, "\"\"", 2);
+		return;
+	}
+	cod_buf_addch(b, '"');
+	const char *run = str;
+	for (const char *p = str; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		cod_buf_add(b, run, (size_t)(p - run));
+		run = p + 1;
+		switch (c) {
+		case '"':
+			cod_buf_add(b, "\\\"", 2);
+			break;
+		case '\\':
+			cod_buf_add(b, "\\\\", 2);
+			break;
+		case '\b':
+			cod_buf_add(b, "\\b", 2);
+			break;
+		case '\f':
+			cod_buf_add(b, "\\f", 2);
+			break;
+		case '\n':
+			cod_buf_add(b, "\\n", 2);
+			break;
+		case '\r':
+			cod_buf_add(b, "\\r", 2);
+			break;
+		case '\t':
+			cod_buf_add(b, "\\t", 2);
+			break;
+		default:
+			cod_buf_addf(b, "\\u%04X", c);
+		}
+	}
+	cod_buf_add(b, run, strlen(run));
+	cod_buf_addch(b, '"');
+}
+
+/* A value built as a jansson tree (reals, Params, custom fields): dumped
+ * by jansson itself, so the text is the same as the tree's. Consumes v. */
+static void dump_tree(struct cod_buf *b, json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(v);
+	if (!text) {
+		cod_buf_add(b, "null", 4);
+		return;
+	}
+	cod_buf_addstr(b, text);
+	free(text);
+}
+
+static void dump_object(struct cod_buf *b, const struct cod_schema *s, const void *in);
+
+static void dump_field(struct cod_buf *b, const struct cod_field *f, const void *base)
+{
+	const void *p = CFIELD_PTR(base, f->off);
+	switch (f->kind) {
+	case COD_F_STRING:
+		dump_string(b, *(char *const *)p);
+		return;
+	case COD_F_INT:
+		cod_buf_addf(b, "%lld", (long long)*(const int64_t *)p);
+		return;
+	case COD_F_UINT: {
+		uint64_t x = *(const uint64_t *)p;
+		cod_buf_addf(b, "%lld", (long long)(x > INT64_MAX ? INT64_MAX : x));
+		return;
+	}
+	case COD_F_BOOL:
+		cod_buf_addstr(b, *(const bool *)p ? "true" : "false");
+		return;
+	case COD_F_ENUM: {
+		int x = *(const int *)p;
+		if (f->enm->as_int)
+			cod_buf_addf(b, "%d", x);
+		else
+			dump_string(b, x < 0 || (size_t)x >= f->enm->n ? NULL : f->enm->names[x]);
+		return;
+	}
+	case COD_F_STRLIST: {
+		const struct cod_strlist *l = p;
+		cod_buf_addch(b, '[');
+		for (size_t i = 0; i < l->n; i++) {
+			if (i)
+				cod_buf_addch(b, ',');
+			dump_string(b, l->items[i]);
+		}
+		cod_buf_addch(b, ']');
+		return;
+	}
+	case COD_F_OBJECT:
+		dump_object(b, f->sub, p);
+		return;
+	case COD_F_PTR: {
+		const void *obj = *(void *const *)p;
+		if (obj)
+			dump_object(b, f->sub, obj);
+		else
+			cod_buf_add(b, "null", 4);
+		return;
+	}
+	case COD_F_ARRAY: {
+		size_t n = *(const size_t *)CFIELD_PTR(base, f->count_off);
+		const char *arr = *(const char *const *)p;
+		cod_buf_addch(b, '[');
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				cod_buf_addch(b, ',');
+			dump_object(b, f->sub, arr + i * f->sub->size);
+		}
+		cod_buf_addch(b, ']');
+		return;
+	}
+	case COD_F_DOUBLE:
+	case COD_F_KVLIST: /* keys that are not UTF-8, repeated keys: jansson's rules */
+	case COD_F_JSON:
+	case COD_F_CUSTOM:
+		dump_tree(b, encode_field(f, base));
+		return;
+	}
+}
+
+static void dump_object(struct cod_buf *b, const struct cod_schema *s, const void *in)
+{
+	cod_buf_addch(b, '{');
+	bool first = true;
+	for (size_t i = 0; i < s->nfields; i++) {
+		const struct cod_field *f = &s->fields[i];
+		if ((f->flags & COD_FF_OMITEMPTY) && field_is_zero(f, in))
+			continue;
+		size_t mark = b->len;
+		if (!first)
+			cod_buf_addch(b, ',');
+		dump_string(b, f->name);
+		cod_buf_addch(b, ':');
+		if (f->kind == COD_F_CUSTOM && f->custom->dump) {
+			f->custom->dump(b, in);
+		} else if (f->kind == COD_F_CUSTOM) {
+			json_t *v = f->custom->encode(in);
+			if (!v) { /* omitted */
+				b->len = mark;
+				b->buf[mark] = '\0';
+				continue;
+			}
+			dump_tree(b, v);
+		} else {
+			dump_field(b, f, in);
+		}
+		first = false;
+	}
+	cod_buf_addch(b, '}');
+}
+
+void cod_schema_dump_to(struct cod_buf *b, const struct cod_schema *s, const void *in)
+{
+	dump_object(b, s, in);
+}
+
+bool cod_schema_dump_key(struct cod_buf *b, const char *key)
+{
+	if (!key || !utf8_valid(key, strlen(key)))
+		return false;
+	dump_string(b, key);
+	cod_buf_addch(b, ':');
+	return true;
+}
+
+char *cod_schema_dumps(const struct cod_schema *s, const void *in)
+{
+	struct cod_buf b = COD_BUF_INIT;
+	dump_object(&b, s, in);
+	return cod_buf_detach(&b, NULL);
+}
+
 /* --------------------------------------------------------- copy/release */
 
 /* Fields that alias one member (Connection and ConnectionState.Status) must

@@ -68,6 +68,9 @@ struct cod_schema;
 struct cod_custom {
 	void (*decode)(struct cod_decoder *d, const json_t *v, void *base);
 	json_t *(*encode)(const void *base); /* NULL = omit the key */
+	/* Optional: write the value's JSON text, the same as dumping what
+	 * encode returns (never omitted), for cod_schema_dumps(). */
+	void (*dump)(struct cod_buf *b, const void *base);
 	void (*copy)(void *dst, const void *src); /* dst is a shallow copy */
 	void (*release)(void *base);
 };
@@ -154,6 +157,15 @@ char *cod_decoder_string(struct cod_decoder *d, const json_t *v);
  * -1 returned with every problem in *err. */
 int cod_schema_decode(const struct cod_schema *s, const json_t *v, void *out, struct cod_error **err);
 json_t *cod_schema_encode(const struct cod_schema *s, const void *in);
+/* The compact JSON text of in (heap): the same text as json_dumps() of
+ * cod_schema_encode() with JSON_COMPACT, written directly, without building
+ * the tree (documents are encoded for every write of the stores). */
+char *cod_schema_dumps(const struct cod_schema *s, const void *in);
+/* For custom dump callbacks: append in's text to b; append a string as an
+ * object key ("key":), returning false (nothing appended) when jansson
+ * would refuse it as a key (not UTF-8). */
+void cod_schema_dump_to(struct cod_buf *b, const struct cod_schema *s, const void *in);
+bool cod_schema_dump_key(struct cod_buf *b, const char *key);
 void cod_schema_copy(const struct cod_schema *s, void *dst, const void *src);
 void cod_schema_release(const struct cod_schema *s, void *obj);
 

@@ -1,7 +1,9 @@
 /*
- * dispatch.c - publishes each node's outbox in sequence order. Woken after
- * every commit that added messages, after handshakes (resume) and when a
- * heartbeat shows messages went unacknowledged for too long (resend).
+ * dispatch.c - publishes each node's outbox in sequence order. A committer
+ * publishes its own messages right after the commit when they are next in
+ * their node's sequence (orch_send_committed); the dispatcher thread sends
+ * the rest: woken when a committer could not, after handshakes (resume) and
+ * when a heartbeat shows messages went unacknowledged for too long (resend).
  */
 #include "orchestrator/orchestrator_int.h"
 
@@ -17,7 +19,32 @@
 
 #define BATCH 256
 
-/* Publish what node_id has after its sent position; returns how many. */
+/* The envelope of a stored message (heap text). */
+static char *encode(struct cod_orchestrator *o, const struct cod_outbox_msg *m, size_t *len)
+{
+	json_t *payload = json_loads(m->payload, 0, NULL);
+	struct cod_envelope env = {.type = m->type, .seq = m->seq, .source = o->self.node_id,
+				   .time = cod_now_ns(), .payload = payload ? payload : json_object()};
+	char *text = cod_envelope_encode(&env, len);
+	json_decref(env.payload);
+	return text;
+}
+
+/* Record that node_id has everything up to last, unless its position
+ * moved meanwhile (a handshake resets it: keep that). */
+static void mark_sent(struct cod_orchestrator *o, const char *node_id, uint64_t from, uint64_t last)
+{
+	pthread_mutex_lock(&o->nodes_lock);
+	struct orch_node *ne = orch_node_find(o, node_id);
+	if (ne && ne->sent_seq == from) {
+		ne->sent_seq = last;
+		ne->last_send_ms = cod_mono_ms();
+	}
+	pthread_mutex_unlock(&o->nodes_lock);
+}
+
+/* Publish what node_id has after its sent position; returns how many.
+ * send_lock held. */
 static size_t pump(struct cod_orchestrator *o, const char *node_id)
 {
 	pthread_mutex_lock(&o->nodes_lock);
@@ -38,17 +65,11 @@ static size_t pump(struct cod_orchestrator *o, const char *node_id)
 	cleanup_free char *subject = cod_subject_in(node_id);
 	char **data = xcalloc(n ? n : 1, sizeof(char *));
 	size_t *lens = xcalloc(n ? n : 1, sizeof(size_t));
-	for (size_t i = 0; i < n; i++) {
-		json_t *payload = json_loads(msgs[i].payload, 0, NULL);
-		struct cod_envelope env = {.type = msgs[i].type, .seq = msgs[i].seq, .source = o->self.node_id,
-					   .time = cod_now_ns(), .payload = payload ? payload : json_object()};
-		data[i] = cod_envelope_encode(&env, &lens[i]);
-		json_decref(env.payload);
-	}
+	for (size_t i = 0; i < n; i++)
+		data[i] = encode(o, &msgs[i], &lens[i]);
 	/* Test hook (fault injection): every pair goes out reordered and
 	 * duplicated, b a a b, which receivers must absorb. */
-	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");
-	bool dup = fault && *fault && strcmp(fault, "0");
+	bool dup = o->fault_duplicate;
 	uint64_t last = from;
 	size_t sent = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -85,30 +106,59 @@ static size_t pump(struct cod_orchestrator *o, const char *node_id)
 	for (size_t i = 0; i < n; i++)
 		cod_outbox_msg_release(&msgs[i]);
 	free(msgs);
-	if (sent) {
-		pthread_mutex_lock(&o->nodes_lock);
-		ne = orch_node_find(o, node_id);
-		/* a handshake may have reset the position meanwhile: keep it */
-		if (ne && ne->sent_seq == from) {
-			ne->sent_seq = last;
-			ne->last_send_ms = cod_mono_ms();
-		}
-		pthread_mutex_unlock(&o->nodes_lock);
-	}
+	if (sent)
+		mark_sent(o, node_id, from, last);
 	return sent;
+}
+
+void orch_send_committed(struct cod_orchestrator *o, const struct cod_outbox_msg *msgs, size_t n)
+{
+	if (!n)
+		return;
+	bool kick = o->fault_duplicate; /* the test hook lives in pump() */
+	pthread_mutex_lock(&o->send_lock);
+	for (size_t i = 0; i < n && !o->fault_duplicate; i++) {
+		const struct cod_outbox_msg *m = &msgs[i];
+		pthread_mutex_lock(&o->nodes_lock);
+		struct orch_node *ne = orch_node_find(o, m->node_id);
+		bool next = ne && ne->state->connection == COD_NODE_CONNECTED && ne->sent_seq + 1 == m->seq;
+		pthread_mutex_unlock(&o->nodes_lock);
+		if (!next) {
+			/* behind (the dispatcher has older ones to send first)
+			 * or not connected: the dispatcher decides */
+			kick = true;
+			continue;
+		}
+		size_t len;
+		cleanup_free char *subject = cod_subject_in(m->node_id);
+		cleanup_free char *data = encode(o, m, &len);
+		struct cod_error *err = NULL;
+		if (cod_nats_publish(o->nc, subject, data, len, &err) < 0) {
+			cod_debug("dispatch", "node=%s seq=%llu not sent: %s", m->node_id, (unsigned long long)m->seq,
+				  err->message);
+			cod_error_free(err);
+			kick = true;
+			continue;
+		}
+		mark_sent(o, m->node_id, m->seq - 1, m->seq);
+	}
+	pthread_mutex_unlock(&o->send_lock);
+	if (kick)
+		orch_kick_dispatcher(o);
 }
 
 void *orch_dispatch_main(void *arg)
 {
 	struct cod_orchestrator *o = arg;
 	for (;;) {
+		/* a kick, or once a second in case one was missed */
 		pthread_mutex_lock(&o->lock);
-		if (!o->dispatch_kick && !o->stopping) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&o->cond, &o->lock, &ts);
-		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		while (!o->dispatch_kick && !o->stopping)
+			if (pthread_cond_timedwait(&o->dispatch_cond, &o->lock, &ts) == ETIMEDOUT)
+				break;
 		bool stopping = o->stopping;
 		o->dispatch_kick = false;
 		pthread_mutex_unlock(&o->lock);
@@ -121,9 +171,11 @@ void *orch_dispatch_main(void *arg)
 				cod_strlist_add(&ids, o->nodes[i].state->info.node_id);
 		pthread_mutex_unlock(&o->nodes_lock);
 		bool more = false;
+		pthread_mutex_lock(&o->send_lock);
 		for (size_t i = 0; i < ids.n; i++)
 			if (pump(o, ids.items[i]) == BATCH)
 				more = true;
+		pthread_mutex_unlock(&o->send_lock);
 		cod_strlist_release(&ids);
 		if (more)
 			orch_kick_dispatcher(o);

@@ -1,8 +1,9 @@
 /*
  * inbox.c - data messages from compute nodes (BidResult, RunResult,
  * ComputeError, ExecutionProgress), processed in each node's sequence
- * order: duplicates are dropped, gaps wait for the node to resend. Each
- * message is one store transaction (execution, history, evaluation).
+ * order: duplicates are dropped, gaps wait for the node to resend. The
+ * messages queued at once are applied in one store transaction
+ * (executions, history, evaluations).
  */
 #include "orchestrator/orchestrator_int.h"
 
@@ -32,7 +33,7 @@ void orch_on_data(void *ctx, const char *subject, const char *reply, const char 
 	else
 		o->inbox_head = it;
 	o->inbox_tail = it;
-	pthread_cond_broadcast(&o->cond);
+	pthread_cond_signal(&o->inbox_cond);
 	pthread_mutex_unlock(&o->lock);
 }
 
@@ -119,7 +120,12 @@ static struct cod_execution *batch_get(struct cod_orchestrator *o, struct batch 
 	for (size_t i = 0; i < b->nexecs; i++)
 		if (!strcmp(b->execs[i]->id, id) || cod_str_has_prefix(b->execs[i]->id, id))
 			return cod_execution_dup(b->execs[i]);
+	/* Nodes name executions by full ID: read it in the batch's own
+	 * transaction (the writer's warm cache); a prefix is looked up in
+	 * full. */
 	struct cod_execution *e = NULL;
+	if (cod_store_tx_get_execution(b->tx, id, &e, NULL) == 0)
+		return e;
 	if (cod_store_get_execution(o->store, id, &e, NULL) < 0)
 		return NULL;
 	return e;
@@ -321,7 +327,11 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 			goto fail;
 		}
 	}
-	if (cod_store_commit(b.tx, &err) < 0)
+	/* Nothing here is acknowledged: the evaluations lead to plans whose
+	 * commits sync the WAL (this commit with it) before they publish,
+	 * and heartbeat replies sync before they acknowledge. So the
+	 * scheduler starts without waiting for this sync. */
+	if (cod_store_commit_nowait(b.tx, &err) < 0)
 		goto fail;
 	pthread_mutex_lock(&o->nodes_lock);
 	for (size_t i = 0; i < n; i++) {
@@ -354,7 +364,7 @@ void *orch_inbox_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&o->lock);
 		while (!o->stopping && !o->inbox_head)
-			pthread_cond_wait(&o->cond, &o->lock);
+			pthread_cond_wait(&o->inbox_cond, &o->lock);
 		if (o->stopping) {
 			pthread_mutex_unlock(&o->lock);
 			return NULL;

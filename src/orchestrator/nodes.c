@@ -231,6 +231,17 @@ static void handshake(struct cod_orchestrator *o, const char *node_id, const cha
 	pthread_mutex_unlock(&o->nodes_lock);
 
 	persist(o, copy);
+	/* The inbox commits without waiting for the sync: acknowledge the
+	 * node's messages only once what processed them is durable (the
+	 * persist above usually made it so already). */
+	struct cod_error *serr = NULL;
+	if (cod_store_sync(o->store, &serr) < 0) {
+		/* refused: the node shakes hands again later */
+		cod_warn("nodes", "node=%s handshake: %s", node_id, serr->message);
+		reply(o, reply_to, COD_MSG_HANDSHAKE, json_pack("{s:b, s:s}", "Accepted", 0, "Reason", serr->message));
+		cod_error_free(serr);
+		return;
+	}
 	if (cod_store_outbox_ack(o->store, node_id, acked, &err) < 0) {
 		cod_warn("nodes", "node=%s outbox ack: %s", node_id, err->message);
 		cod_error_free(err);
@@ -279,6 +290,14 @@ static void heartbeat(struct cod_orchestrator *o, const char *node_id, const cha
 	uint64_t compute_last = ne->compute_seq_known ? ne->last_compute_seq : 0;
 	pthread_mutex_unlock(&o->nodes_lock);
 
+	/* The inbox commits without waiting for the sync: acknowledge the
+	 * node's messages only once what processed them is durable. */
+	struct cod_error *serr = NULL;
+	if (cod_store_sync(o->store, &serr) < 0) {
+		cod_warn("nodes", "node=%s heartbeat: %s", node_id, serr->message);
+		cod_error_free(serr);
+		compute_last = 0; /* acknowledges nothing */
+	}
 	reply(o, reply_to, COD_MSG_HEARTBEAT,
 	      json_pack("{s:b, s:s, s:I}", "Accepted", 1, "Reason", "", "LastComputeSeqNum", (json_int_t)compute_last));
 	struct cod_error *err = NULL;

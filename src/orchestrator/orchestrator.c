@@ -176,7 +176,7 @@ void orch_kick_dispatcher(struct cod_orchestrator *o)
 {
 	pthread_mutex_lock(&o->lock);
 	o->dispatch_kick = true;
-	pthread_cond_broadcast(&o->cond);
+	pthread_cond_signal(&o->dispatch_cond);
 	pthread_mutex_unlock(&o->lock);
 }
 
@@ -331,10 +331,15 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	o->cfg = cfg;
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_mutex_init(&o->nodes_lock, NULL);
+	pthread_mutex_init(&o->send_lock, NULL);
+	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");
+	o->fault_duplicate = fault && *fault && strcmp(fault, "0");
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&o->cond, &attr);
+	pthread_cond_init(&o->inbox_cond, &attr);
+	pthread_cond_init(&o->dispatch_cond, &attr);
 	pthread_condattr_destroy(&attr);
 	o->sched_cfg.queue_backoff_ms = cfg->orch_queue_backoff_ms;
 	o->sched_cfg.retry_attempts = cfg->orch_retry_attempts;
@@ -421,6 +426,8 @@ void cod_orchestrator_stop(struct cod_orchestrator *o)
 	pthread_mutex_lock(&o->lock);
 	o->stopping = true;
 	pthread_cond_broadcast(&o->cond);
+	pthread_cond_broadcast(&o->inbox_cond);
+	pthread_cond_broadcast(&o->dispatch_cond);
 	pthread_mutex_unlock(&o->lock);
 	if (o->broker)
 		cod_broker_shutdown(o->broker);
@@ -452,6 +459,9 @@ void cod_orchestrator_stop(struct cod_orchestrator *o)
 	free(o->nats_url);
 	pthread_mutex_destroy(&o->lock);
 	pthread_mutex_destroy(&o->nodes_lock);
+	pthread_mutex_destroy(&o->send_lock);
 	pthread_cond_destroy(&o->cond);
+	pthread_cond_destroy(&o->inbox_cond);
+	pthread_cond_destroy(&o->dispatch_cond);
 	free(o);
 }

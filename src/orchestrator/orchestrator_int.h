@@ -62,7 +62,9 @@ struct cod_orchestrator {
 	struct cod_broker *broker;
 
 	pthread_mutex_t lock; /* stopping, dispatch_kick, inbox queue */
-	pthread_cond_t cond;
+	pthread_cond_t cond;	      /* stopping (housekeeping) */
+	pthread_cond_t inbox_cond;    /* the inbox queue, and stopping */
+	pthread_cond_t dispatch_cond; /* dispatch_kick, and stopping */
 	bool stopping;
 	bool dispatch_kick;
 	struct inbox_item *inbox_head, *inbox_tail;
@@ -71,6 +73,12 @@ struct cod_orchestrator {
 	size_t nworkers;
 	pthread_t dispatcher, inbox_thread, housekeeper;
 	bool threads_started;
+
+	/* Held while publishing to nodes (dispatch.c), by the dispatcher and
+	 * by committers sending their own messages, so that each node's
+	 * messages leave in sequence order. Taken before nodes_lock. */
+	pthread_mutex_t send_lock;
+	bool fault_duplicate; /* COD_FAULT_DUPLICATE_MESSAGES (tests) */
 
 	pthread_mutex_t nodes_lock;
 	struct orch_node *nodes;
@@ -115,6 +123,10 @@ void *orch_worker_main(void *arg);
 
 /* dispatch.c */
 void *orch_dispatch_main(void *arg);
+/* After the commit that appended them: publish msgs (in seq order per
+ * node) at once where each is next in its node's sequence; the dispatcher
+ * takes over (kicked) for the others. */
+void orch_send_committed(struct cod_orchestrator *o, const struct cod_outbox_msg *msgs, size_t n);
 
 /* logs.c: the log proxy (logs.h) on o->nc, as o->logs and o->ctx.logs.
  * Stop with cod_log_proxy_shutdown() before the API, free after NATS. */

@@ -24,22 +24,49 @@ static const struct cod_execution *find_exec(struct cod_execution **execs, size_
 
 static json_t *message_payload(const char *type, const struct cod_execution *e, const char *reason)
 {
-	if (!strcmp(type, COD_MSG_ASK_FOR_BID))
-		return json_pack("{s:o}", "Execution", cod_execution_to_json(e));
 	if (!strcmp(type, COD_MSG_BID_ACCEPTED))
 		return json_pack("{s:s, s:b}", "ExecutionID", e->id, "Accepted", 1);
 	return json_pack("{s:s, s:s}", "ExecutionID", e->id, "Reason", reason ? reason : "");
 }
 
-static int send_msg(struct cod_store_tx *tx, const char *type, const struct cod_execution *e, const char *reason,
-		    struct cod_error **err)
+/* The messages a plan appended, to publish once it committed. */
+struct sent {
+	struct cod_outbox_msg *msgs;
+	size_t n;
+};
+
+static void sent_release(struct sent *s)
 {
-	json_t *payload = message_payload(type, e, reason);
-	char *text = json_dumps(payload, JSON_COMPACT);
-	json_decref(payload);
-	int rc = cod_store_tx_outbox_append(tx, e->node_id, type, text, NULL, err);
-	free(text);
-	return rc;
+	for (size_t i = 0; i < s->n; i++)
+		cod_outbox_msg_release(&s->msgs[i]);
+	free(s->msgs);
+	memset(s, 0, sizeof(*s));
+}
+
+static int send_msg(struct cod_store_tx *tx, const char *type, const struct cod_execution *e, const char *reason,
+		    struct sent *sent, struct cod_error **err)
+{
+	char *text;
+	if (!strcmp(type, COD_MSG_ASK_FOR_BID)) {
+		/* the largest message: the execution with its job, written
+		 * directly as text */
+		cleanup_free char *exec = cod_execution_dumps(e);
+		text = xasprintf("{\"Execution\":%s}", exec);
+	} else {
+		json_t *payload = message_payload(type, e, reason);
+		text = json_dumps(payload, JSON_COMPACT);
+		json_decref(payload);
+	}
+	uint64_t seq = 0;
+	int rc = cod_store_tx_outbox_append(tx, e->node_id, type, text, &seq, err);
+	if (rc < 0) {
+		free(text);
+		return rc;
+	}
+	sent->msgs = xrealloc(sent->msgs, cod_mul_size(sent->n + 1, sizeof(*sent->msgs)));
+	sent->msgs[sent->n++] = (struct cod_outbox_msg){
+	    .node_id = xstrdup(e->node_id), .seq = seq, .type = xstrdup(type), .payload = text};
+	return 0;
 }
 
 static int exec_event(struct cod_store_tx *tx, const struct cod_execution *e, int prev, const char *message,
@@ -67,13 +94,40 @@ static void set_state(struct cod_state_info *st, int type, const char *message)
 	}
 }
 
-static int apply_plan(struct cod_orchestrator *o, const struct cod_job *job, struct cod_execution **execs,
-		      size_t nexecs, struct cod_plan *plan, const struct cod_strlist *answered,
-		      struct cod_evaluation ***later, size_t *nlater, bool *sent, struct cod_error **err)
+/* One evaluation of a batch. */
+struct work {
+	struct cod_evaluation *ev;
+	char *receipt;
+	struct cod_job *job;
+	struct cod_exec_page page;
+	struct cod_plan plan;
+	bool planned; /* plan computed: apply it */
+	int rc;	      /* 0: ack, -1: nack */
+	struct cod_evaluation **later; /* evaluations to enqueue after commit */
+	size_t nlater;
+};
+
+static void work_release(struct work *w)
 {
-	struct cod_store_tx *tx = NULL;
-	if (cod_store_begin(o->store, &tx, err) < 0)
-		return -1;
+	cod_plan_release(&w->plan);
+	cod_exec_page_release(&w->page);
+	cod_job_free(w->job);
+	for (size_t i = 0; i < w->nlater; i++)
+		cod_evaluation_free(w->later[i]);
+	free(w->later);
+	cod_evaluation_free(w->ev);
+	free(w->receipt);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Apply w's plan inside tx: new executions, execution changes (to the
+ * latest row: the inbox may have moved an execution on since the
+ * scheduler looked), the job's state, history, follow-up evaluations,
+ * the evaluation marked complete, and the messages, appended to sent. */
+static int apply_plan(struct cod_store_tx *tx, struct work *w, struct sent *sent, struct cod_error **err)
+{
+	const struct cod_job *job = w->job;
+	struct cod_plan *plan = &w->plan;
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < plan->n_new; i++) {
 		struct cod_execution *e = plan->new_execs[i];
@@ -83,18 +137,15 @@ static int apply_plan(struct cod_orchestrator *o, const struct cod_job *job, str
 			rc = exec_event(tx, e, COD_EXEC_UNDEFINED, msg, err);
 		}
 		if (rc == 0)
-			rc = send_msg(tx, COD_MSG_ASK_FOR_BID, e, NULL, err);
-		*sent = true;
+			rc = send_msg(tx, COD_MSG_ASK_FOR_BID, e, NULL, sent, err);
 	}
 	for (size_t i = 0; rc == 0 && i < plan->n_updates; i++) {
 		const struct cod_exec_update *u = &plan->updates[i];
-		/* apply the change to the latest committed row: the inbox may
-		 * have moved the execution on since the scheduler looked */
 		struct cod_execution *fresh = NULL;
 		struct cod_error *lookup = NULL;
-		if (cod_store_get_execution(o->store, u->execution_id, &fresh, &lookup) < 0) {
+		if (cod_store_tx_get_execution(tx, u->execution_id, &fresh, &lookup) < 0) {
 			cod_error_free(lookup);
-			const struct cod_execution *seen = find_exec(execs, nexecs, u->execution_id);
+			const struct cod_execution *seen = find_exec(w->page.items, w->page.n, u->execution_id);
 			if (!seen)
 				continue;
 			fresh = cod_execution_dup(seen);
@@ -115,10 +166,8 @@ static int apply_plan(struct cod_orchestrator *o, const struct cod_job *job, str
 		if (rc == 0)
 			rc = exec_event(tx, next, fresh->compute_state.type, u->message, err);
 		const char *type = cod_plan_message_type(fresh, next);
-		if (rc == 0 && type && next->node_id) {
-			rc = send_msg(tx, type, next, u->message, err);
-			*sent = true;
-		}
+		if (rc == 0 && type && next->node_id)
+			rc = send_msg(tx, type, next, u->message, sent, err);
 		cod_execution_free(fresh);
 		cod_execution_free(next);
 	}
@@ -140,68 +189,42 @@ static int apply_plan(struct cod_orchestrator *o, const struct cod_job *job, str
 			struct cod_evaluation *copy = cod_evaluation_from_json(j, NULL);
 			json_decref(j);
 			if (copy) {
-				*later = xrealloc(*later, cod_mul_size(*nlater + 1, sizeof(**later)));
-				(*later)[(*nlater)++] = copy;
+				w->later = xrealloc(w->later, cod_mul_size(w->nlater + 1, sizeof(*w->later)));
+				w->later[w->nlater++] = copy;
 			}
 		}
 	}
-	for (size_t i = 0; rc == 0 && answered && i < answered->n; i++) {
-		struct cod_evaluation *ev = NULL;
-		struct cod_error *lookup = NULL;
-		if (cod_store_get_evaluation(o->store, answered->items[i], &ev, &lookup) < 0) {
-			cod_error_free(lookup);
-			continue;
-		}
-		free(ev->status);
-		ev->status = xstrdup("complete");
-		rc = cod_store_tx_put_evaluation(tx, ev, err);
-		cod_evaluation_free(ev);
-	}
-	if (rc < 0) {
-		cod_store_rollback(tx);
-		return -1;
-	}
-	return cod_store_commit(tx, err);
+	/* the evaluation this run answers; the broker tells the coalesced
+	 * ones on ack (marked then) */
+	if (rc == 0)
+		rc = cod_store_tx_set_evaluation_status(tx, w->ev->id, "complete", err);
+	return rc;
 }
 
-static void mark_evals(struct cod_orchestrator *o, const struct cod_strlist *ids, const char *status)
+/* Load what the scheduler needs and run it; false when there is nothing
+ * to apply (w->rc says whether to ack). */
+static bool plan_one(struct cod_orchestrator *o, struct work *w, struct cod_node_state **nodes, size_t nnodes)
 {
-	for (size_t i = 0; i < ids->n; i++) {
-		struct cod_evaluation *ev = NULL;
-		if (cod_store_get_evaluation(o->store, ids->items[i], &ev, NULL) < 0)
-			continue;
-		free(ev->status);
-		ev->status = xstrdup(status);
-		cod_store_put_evaluation(o->store, ev, NULL);
-		cod_evaluation_free(ev);
-	}
-}
-
-/* Process one evaluation; returns 0 (ack) or -1 (nack). */
-static int process(struct cod_orchestrator *o, const struct cod_evaluation *ev)
-{
+	const struct cod_evaluation *ev = w->ev;
 	struct cod_error *err = NULL;
-	struct cod_job *job = NULL;
-	if (cod_store_get_job(o->store, "*", ev->job_id, 0, &job, &err) < 0) {
+	if (cod_store_get_job(o->store, "*", ev->job_id, 0, &w->job, &err) < 0) {
 		if (err->code == COD_E_NOT_FOUND) {
 			cod_error_free(err);
-			return 0; /* the job is gone: nothing to do */
+			return false; /* the job is gone: nothing to do */
 		}
 		cod_warn("scheduler", "evaluation=%s job=%s: %s", ev->id, ev->job_id, err->message);
 		cod_error_free(err);
-		return -1;
+		w->rc = -1;
+		return false;
 	}
+	struct cod_job *job = w->job;
 	struct cod_exec_query q = {.namespace_ = job->namespace_, .job_ref = job->id, .all_versions = true};
-	struct cod_exec_page page = {0};
-	if (cod_store_list_executions(o->store, &q, &page, &err) < 0) {
+	if (cod_store_list_executions(o->store, &q, &w->page, &err) < 0) {
 		cod_warn("scheduler", "evaluation=%s executions: %s", ev->id, err->message);
 		cod_error_free(err);
-		cod_job_free(job);
-		return -1;
+		w->rc = -1;
+		return false;
 	}
-	struct cod_node_state **nodes = NULL;
-	size_t nnodes = 0;
-	orch_nodes_snapshot(o, &nodes, &nnodes);
 	uint64_t seed;
 	cod_random_bytes(&seed, sizeof(seed));
 	/* timeouts of an updated or rerun job count from its new version */
@@ -215,8 +238,8 @@ static int process(struct cod_orchestrator *o, const struct cod_evaluation *ev)
 	struct cod_sched_input in = {
 		.eval = ev,
 		.job = job,
-		.execs = page.items,
-		.nexecs = page.n,
+		.execs = w->page.items,
+		.nexecs = w->page.n,
 		.nodes = nodes,
 		.nnodes = nnodes,
 		.now = cod_now_ns(),
@@ -224,73 +247,156 @@ static int process(struct cod_orchestrator *o, const struct cod_evaluation *ev)
 		.version_time = version_time,
 		.cfg = &o->sched_cfg,
 	};
-	struct cod_plan plan = {0};
-	int rc = cod_scheduler_process(&in, &plan, &err);
-	struct cod_evaluation **later = NULL;
-	size_t nlater = 0;
-	bool sent = false;
-	if (rc == 0) {
-		/* the evaluations this run answers: the broker tells on ack;
-		 * mark this one (and, below, the coalesced ones) complete in the
-		 * plan's transaction */
-		struct cod_strlist self = {0};
-		cod_strlist_add(&self, ev->id);
-		rc = apply_plan(o, job, page.items, page.n, &plan, &self, &later, &nlater, &sent, &err);
-		cod_strlist_release(&self);
-	}
-	if (rc < 0) {
+	if (cod_scheduler_process(&in, &w->plan, &err) < 0) {
 		cod_warn("scheduler", "evaluation=%s job=%s: %s", ev->id, job->id, err ? err->message : "failed");
 		cod_error_free(err);
-	} else {
-		cod_debug("scheduler", "evaluation=%s job=%s trigger=%s new=%zu updates=%zu evals=%zu", ev->id, job->id,
-			  ev->triggered_by, plan.n_new, plan.n_updates, plan.n_evals);
+		w->rc = -1;
+		return false;
 	}
-	cod_plan_release(&plan);
+	return true;
+}
+
+/* Plan every evaluation of the batch, apply the plans in one transaction
+ * (each in its own savepoint, so that one failing plan does not take the
+ * others with it), commit once, then publish and enqueue what they made. */
+static void process(struct cod_orchestrator *o, struct work *ws, size_t n)
+{
+	struct cod_node_state **nodes = NULL;
+	size_t nnodes = 0;
+	orch_nodes_snapshot(o, &nodes, &nnodes);
+	size_t planned = 0;
+	for (size_t i = 0; i < n; i++) {
+		ws[i].planned = plan_one(o, &ws[i], nodes, nnodes);
+		planned += ws[i].planned;
+	}
 	for (size_t i = 0; i < nnodes; i++)
 		cod_node_free(nodes[i]);
 	free(nodes);
-	cod_exec_page_release(&page);
-	cod_job_free(job);
-	if (rc < 0)
-		return -1;
-	if (sent)
-		orch_kick_dispatcher(o);
-	orch_enqueue_all(o, later, nlater);
-	return 0;
+	if (!planned)
+		return;
+
+	struct cod_error *err = NULL;
+	struct sent sent = {0};
+	struct cod_store_tx *tx = NULL;
+	int rc = cod_store_begin(o->store, &tx, &err);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct work *w = &ws[i];
+		if (!w->planned)
+			continue;
+		size_t nsent = sent.n;
+		struct cod_error *perr = NULL;
+		rc = cod_store_tx_savepoint(tx, &err);
+		if (rc < 0)
+			break;
+		int prc = apply_plan(tx, w, &sent, &perr);
+		rc = cod_store_tx_release(tx, prc == 0, &err);
+		if (prc < 0) {
+			cod_warn("scheduler", "evaluation=%s job=%s: %s", w->ev->id, w->job->id,
+				 perr ? perr->message : "failed");
+			cod_error_free(perr);
+			w->rc = -1;
+			w->planned = false;
+			while (sent.n > nsent)
+				cod_outbox_msg_release(&sent.msgs[--sent.n]);
+			for (size_t k = 0; k < w->nlater; k++)
+				cod_evaluation_free(w->later[k]);
+			w->nlater = 0;
+		}
+	}
+	if (rc == 0)
+		rc = cod_store_commit(tx, &err);
+	else if (tx)
+		cod_store_rollback(tx);
+	if (rc < 0) {
+		cod_warn("scheduler", "%zu plans not applied: %s", planned, err ? err->message : "store error");
+		cod_error_free(err);
+		for (size_t i = 0; i < n; i++)
+			if (ws[i].planned)
+				ws[i].rc = -1;
+		sent_release(&sent);
+		return;
+	}
+	orch_send_committed(o, sent.msgs, sent.n);
+	sent_release(&sent);
+	for (size_t i = 0; i < n; i++) {
+		struct work *w = &ws[i];
+		if (!w->planned)
+			continue;
+		cod_debug("scheduler", "evaluation=%s job=%s trigger=%s new=%zu updates=%zu evals=%zu", w->ev->id,
+			  w->job->id, w->ev->triggered_by, w->plan.n_new, w->plan.n_updates, w->plan.n_evals);
+		orch_enqueue_all(o, w->later, w->nlater);
+		w->later = NULL;
+		w->nlater = 0;
+	}
 }
+
+/* Record evaluations as status in one transaction. Nothing is
+ * acknowledged by it: an evaluation found pending after a crash runs
+ * again, which is harmless. */
+static void mark_evals(struct cod_orchestrator *o, const struct cod_strlist *ids, const char *status)
+{
+	if (!ids->n)
+		return;
+	struct cod_store_tx *tx = NULL;
+	struct cod_error *err = NULL;
+	if (cod_store_begin(o->store, &tx, &err) == 0) {
+		int rc = 0;
+		for (size_t i = 0; rc == 0 && i < ids->n; i++)
+			rc = cod_store_tx_set_evaluation_status(tx, ids->items[i], status, &err);
+		if (rc == 0)
+			rc = cod_store_commit_nowait(tx, &err);
+		else
+			cod_store_rollback(tx);
+	}
+	if (err) {
+		cod_warn("scheduler", "mark %zu evaluations %s: %s", ids->n, status, err->message);
+		cod_error_free(err);
+	}
+}
+
+/* Evaluations taken from the broker at once (one per job): their plans
+ * share one transaction and one WAL sync. */
+#define PLAN_BATCH 32
 
 void *orch_worker_main(void *arg)
 {
 	struct cod_orchestrator *o = arg;
+	struct work ws[PLAN_BATCH];
 	for (;;) {
-		struct cod_evaluation *ev = NULL;
-		char *receipt = NULL;
-		int r = cod_broker_dequeue(o->broker, 1000, &ev, &receipt);
+		memset(ws, 0, sizeof(ws));
+		int r = cod_broker_dequeue(o->broker, 1000, &ws[0].ev, &ws[0].receipt);
 		if (r < 0)
 			return NULL;
 		if (r == 0)
 			continue;
-		int rc = process(o, ev);
-		struct cod_strlist answered = {0};
-		if (rc == 0) {
-			if (cod_broker_ack(o->broker, ev->id, receipt, &answered) == 0 && answered.n > 1) {
-				/* coalesced ones: answered by this run */
-				struct cod_strlist rest = {0};
-				for (size_t i = 1; i < answered.n; i++)
-					cod_strlist_add(&rest, answered.items[i]);
-				mark_evals(o, &rest, "complete");
-				cod_strlist_release(&rest);
+		size_t n = 1;
+		while (n < PLAN_BATCH && cod_broker_dequeue(o->broker, 0, &ws[n].ev, &ws[n].receipt) == 1)
+			n++;
+		process(o, ws, n);
+		struct cod_strlist complete = {0}, failed = {0};
+		for (size_t i = 0; i < n; i++) {
+			struct work *w = &ws[i];
+			struct cod_strlist answered = {0};
+			if (w->rc == 0) {
+				/* coalesced ones (after the first): answered by this run */
+				if (cod_broker_ack(o->broker, w->ev->id, w->receipt, &answered) == 0)
+					for (size_t k = 1; k < answered.n; k++)
+						cod_strlist_add(&complete, answered.items[k]);
+			} else {
+				bool dead = false;
+				if (cod_broker_nack(o->broker, w->ev->id, w->receipt, &dead, &answered) == 0 && dead) {
+					cod_warn("scheduler", "evaluation=%s job=%s dead-lettered after repeated failures",
+						 w->ev->id, w->ev->job_id);
+					for (size_t k = 0; k < answered.n; k++)
+						cod_strlist_add(&failed, answered.items[k]);
+				}
 			}
-		} else {
-			bool dead = false;
-			if (cod_broker_nack(o->broker, ev->id, receipt, &dead, &answered) == 0 && dead) {
-				cod_warn("scheduler", "evaluation=%s job=%s dead-lettered after repeated failures", ev->id,
-					 ev->job_id);
-				mark_evals(o, &answered, "failed");
-			}
+			cod_strlist_release(&answered);
+			work_release(w);
 		}
-		cod_strlist_release(&answered);
-		cod_evaluation_free(ev);
-		free(receipt);
+		mark_evals(o, &complete, "complete");
+		mark_evals(o, &failed, "failed");
+		cod_strlist_release(&complete);
+		cod_strlist_release(&failed);
 	}
 }

@@ -5,10 +5,14 @@
  */
 #include "store/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -140,6 +144,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT part",
+    [ST_RELEASE] = "RELEASE part",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO part",
     [ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
     [ST_JOB_BY_NAME] = "SELECT " JOB_COLS " FROM jobs WHERE namespace = ?1 AND name = ?2",
     [ST_JOB_RESOLVE_ID] = "SELECT id FROM jobs WHERE id = ?1 AND (?2 IS NULL OR namespace = ?2)",
@@ -175,10 +182,21 @@ static const char *const stmt_sql[ST__COUNT] = {
 	"modify_time = excluded.modify_time, doc = excluded.doc",
     [ST_EVAL_GET] = "SELECT doc FROM evaluations WHERE id = ?1",
     [ST_EVAL_PENDING] = "SELECT doc FROM evaluations WHERE status = 'pending' ORDER BY create_time, id",
+    /* The document's Status and ModifyTime follow the columns. */
+    [ST_EVAL_SET_STATUS] = "UPDATE evaluations SET status = ?2, modify_time = ?3, "
+			   "doc = json_set(doc, '$.Status', ?2, '$.ModifyTime', ?3) WHERE id = ?1",
     [ST_EXEC_GET_META] = "SELECT revision, create_time FROM executions WHERE id = ?1",
-    [ST_EXEC_UPSERT] = "INSERT OR REPLACE INTO executions (" EXEC_COLS ") "
-		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    /* An update keeps the row (and its rowid): the indexed columns (job,
+     * node, creation time) never change, so only the table's page is
+     * written, where a REPLACE would move every index entry too. */
+    [ST_EXEC_UPSERT] = "INSERT INTO executions (" EXEC_COLS ") "
+		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+		       "ON CONFLICT (id) DO UPDATE SET job_version = excluded.job_version, "
+		       "partition_index = excluded.partition_index, compute_state = excluded.compute_state, "
+		       "desired_state = excluded.desired_state, revision = excluded.revision, "
+		       "modify_time = excluded.modify_time, doc = excluded.doc",
     [ST_EXEC_RESOLVE] = "SELECT id, doc FROM executions WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
+    [ST_EXEC_GET] = "SELECT doc FROM executions WHERE id = ?1",
     [ST_NODE_UPSERT] = "INSERT OR REPLACE INTO nodes (id, membership, connection, modify_time, doc) "
 		       "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_NODE_RESOLVE] = "SELECT id, doc FROM nodes WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
@@ -344,6 +362,8 @@ static void conn_close(struct store_conn *c)
 		sqlite3_finalize(c->stmts[i]);
 	for (size_t i = 0; i < STORE_LIST_STMTS; i++)
 		sqlite3_finalize(c->list_stmts[i]);
+	for (size_t i = 0; i < STORE_EXEC_LIST_STMTS; i++)
+		sqlite3_finalize(c->exec_list_stmts[i]);
 	if (sqlite3_close(c->db) != SQLITE_OK)
 		cod_warn("store", "close database: %s", sqlite3_errmsg(c->db));
 	free(c);
@@ -351,17 +371,21 @@ static void conn_close(struct store_conn *c)
 
 /* WAL is what lets readers run beside the writer; a filesystem that cannot
  * share the WAL index (some network filesystems) leaves SQLite in its
- * rollback journal, which still works, one writer or readers at a time. */
-static int wal_mode(struct store_conn *c, const char *path, struct cod_error **err)
+ * rollback journal, which still works, one writer or readers at a time.
+ * Group commit syncs the WAL file itself, so without WAL every commit
+ * syncs on its own again. */
+static int wal_mode(struct cod_store *store, struct store_conn *c, struct cod_error **err)
 {
 	cleanup_finalize sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW)
 		return store_dberr(c, err, "enable WAL");
 	const char *mode = store_col_text(s, 0);
-	if (strcasecmp(mode, "wal"))
+	if (strcasecmp(mode, "wal")) {
 		cod_warn("store", "database \"%s\" stays in journal mode \"%s\": WAL is not available there",
-			 path, mode);
+			 store->path, mode);
+		store->group_sync = false;
+	}
 	return 0;
 }
 
@@ -378,17 +402,21 @@ static struct store_conn *conn_open(struct cod_store *store, struct cod_error **
 	}
 	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(c->db, 1);
-	/* Reads through a shared memory map instead of a pread() per page:
-	 * connections come from a pool, so each transaction may run on a
-	 * connection whose page cache went stale, and on this path syscalls
-	 * cost more than the work itself. */
+	/* No memory map: SQLite drops a connection's map whenever another
+	 * connection has committed since its last transaction, and with a
+	 * pool of connections beside one writer that is nearly every time,
+	 * so the map costs an munmap and page faults per transaction. */
+	if (wal_mode(store, c, err) < 0) {
+		cod_error_wrap(err, "open database \"%s\"", store->path);
+		conn_close(c);
+		return NULL;
+	}
 	cleanup_free char *pragmas = xasprintf("PRAGMA synchronous = %s;"
 					       "PRAGMA foreign_keys = ON;"
-					       "PRAGMA mmap_size = 268435456;"
 					       "PRAGMA cache_size = -16384;"
 					       "PRAGMA temp_store = MEMORY;",
-					       store->synchronous);
-	if (wal_mode(c, store->path, err) < 0 || exec_sql(c, pragmas, err, "configure database") < 0) {
+					       store->group_sync ? "NORMAL" : store->synchronous);
+	if (exec_sql(c, pragmas, err, "configure database") < 0) {
 		cod_error_wrap(err, "open database \"%s\"", store->path);
 		conn_close(c);
 		return NULL;
@@ -433,20 +461,89 @@ int store_tx_begin(struct cod_store *store, bool write, struct cod_store_tx *tx,
 	memset(tx, 0, sizeof(*tx));
 	tx->store = store;
 	tx->write = write;
-	tx->conn = store_conn_get(store, err);
-	if (!tx->conn)
-		return -1;
-	if (write)
+	if (write) {
+		/* One connection for every write: as nobody else writes, its
+		 * page cache stays valid from one transaction to the next. */
 		pthread_mutex_lock(&store->write_lock);
+		tx->conn = store->writer;
+	} else {
+		tx->conn = store_conn_get(store, err);
+		if (!tx->conn)
+			return -1;
+	}
 	if (run_stmt(tx->conn, write ? ST_BEGIN_IMMEDIATE : ST_BEGIN, err, "begin transaction") < 0) {
 		if (write)
 			pthread_mutex_unlock(&store->write_lock);
-		store_conn_put(store, tx->conn);
+		else
+			store_conn_put(store, tx->conn);
 		tx->conn = NULL;
 		return -1;
 	}
 	tx->now = cod_now_ns();
 	return 0;
+}
+
+static int open_wal(struct cod_store *store, struct cod_error **err)
+{
+	cleanup_free char *wal = xasprintf("%s-wal", store->path);
+	int fd = open(wal, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return cod_error_set(err, COD_E_DATASTORE, "open \"%s\" to sync it: %s", wal, strerror(errno));
+	/* The WAL file may be new: make its directory entry durable too. */
+	cleanup_free char *dir = xstrdup(store->path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	store->wal_fd = fd;
+	return 0;
+}
+
+/* Make the WAL durable (sync_lock not held); reopens it when SQLite
+ * replaced the file since the last sync. */
+static int sync_wal(struct cod_store *store, struct cod_error **err)
+{
+	struct stat st;
+	if (store->wal_fd >= 0 && fstat(store->wal_fd, &st) == 0 && st.st_nlink == 0) {
+		close(store->wal_fd);
+		store->wal_fd = -1;
+	}
+	if (store->wal_fd < 0 && open_wal(store, err) < 0)
+		return -1;
+	if (fdatasync(store->wal_fd) < 0)
+		return cod_error_set(err, COD_E_DATASTORE, "sync the write-ahead log of \"%s\": %s", store->path,
+				     strerror(errno));
+	return 0;
+}
+
+/* Wait until commit number seq is durable. One thread at a time syncs;
+ * the others wait and find their commit covered by its sync. */
+static int group_sync(struct cod_store *store, uint64_t seq, struct cod_error **err)
+{
+	int rc = 0;
+	pthread_mutex_lock(&store->sync_lock);
+	while (rc == 0 && store->synced_seq < seq) {
+		if (store->syncing) {
+			pthread_cond_wait(&store->sync_cond, &store->sync_lock);
+			continue;
+		}
+		store->syncing = true;
+		/* Every commit numbered up to here has written its frames. */
+		uint64_t upto = __atomic_load_n(&store->commit_seq, __ATOMIC_ACQUIRE);
+		pthread_mutex_unlock(&store->sync_lock);
+		rc = sync_wal(store, err);
+		pthread_mutex_lock(&store->sync_lock);
+		store->syncing = false;
+		if (rc == 0 && upto > store->synced_seq)
+			store->synced_seq = upto;
+		pthread_cond_broadcast(&store->sync_cond);
+	}
+	pthread_mutex_unlock(&store->sync_lock);
+	return rc;
 }
 
 int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err)
@@ -460,10 +557,20 @@ int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err)
 	 * back; ROLLBACK then fails harmlessly. */
 	if (rc < 0 && !sqlite3_get_autocommit(c->db))
 		run_stmt(c, ST_ROLLBACK, NULL, "rollback");
-	if (tx->write)
-		pthread_mutex_unlock(&tx->store->write_lock);
-	store_conn_put(tx->store, c);
 	tx->conn = NULL;
+	if (!tx->write) {
+		store_conn_put(tx->store, c);
+		return rc;
+	}
+	struct cod_store *store = tx->store;
+	uint64_t seq = 0;
+	if (rc == 0 && store->group_sync)
+		seq = __atomic_add_fetch(&store->commit_seq, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&store->write_lock);
+	/* Nothing is acknowledged before its commit is durable: callers act
+	 * on the commit (answer a client, publish a message) after this. */
+	if (seq && !tx->nowait && group_sync(store, seq, err) < 0)
+		rc = -1;
 	return rc;
 }
 
@@ -483,6 +590,115 @@ int cod_store_commit(struct cod_store_tx *tx, struct cod_error **err)
 	int rc = store_tx_end(tx, 0, err);
 	free(tx);
 	return rc;
+}
+
+/* One request of store_write_shared(), on its caller's stack. */
+struct store_share {
+	store_write_fn fn;
+	void *arg;
+	struct cod_error *err;
+	int rc;
+	bool done;
+	struct store_share *next;
+};
+
+/* Requests combined into one transaction at the most. */
+#define SHARE_MAX 64
+
+/* Run a batch of requests in one transaction (share_lock not held). */
+static void run_shared(struct cod_store *store, struct store_share *batch)
+{
+	struct cod_error *err = NULL;
+	struct cod_store_tx tx;
+	int rc = store_tx_begin(store, true, &tx, &err);
+	for (struct store_share *r = batch; rc == 0 && r; r = r->next) {
+		rc = run_stmt(tx.conn, ST_SAVEPOINT, &err, "savepoint");
+		if (rc < 0)
+			break;
+		r->rc = r->fn(&tx, r->arg, &r->err);
+		if (r->rc < 0)
+			rc = run_stmt(tx.conn, ST_ROLLBACK_TO, &err, "roll back to savepoint");
+		if (rc == 0)
+			rc = run_stmt(tx.conn, ST_RELEASE, &err, "release savepoint");
+	}
+	if (tx.conn)
+		rc = store_tx_end(&tx, rc, &err);
+	for (struct store_share *r = batch; r; r = r->next) {
+		if (rc == 0 || r->rc < 0)
+			continue;
+		/* the request went through, the transaction did not */
+		r->rc = -1;
+		cod_error_set(&r->err, err ? err->code : COD_E_DATASTORE, "%s", err ? err->message : "store error");
+	}
+	cod_error_free(err);
+}
+
+int store_write_shared(struct cod_store *store, store_write_fn fn, void *arg, struct cod_error **err)
+{
+	struct store_share req = {.fn = fn, .arg = arg};
+	pthread_mutex_lock(&store->share_lock);
+	if (store->share_tail)
+		store->share_tail->next = &req;
+	else
+		store->share_head = &req;
+	store->share_tail = &req;
+	while (!req.done) {
+		if (store->sharing) {
+			pthread_cond_wait(&store->share_cond, &store->share_lock);
+			continue;
+		}
+		/* Combine: take what is queued (this request among it). */
+		store->sharing = true;
+		struct store_share *batch = store->share_head, *last = batch;
+		for (size_t n = 1; n < SHARE_MAX && last->next; n++)
+			last = last->next;
+		store->share_head = last->next;
+		if (!store->share_head)
+			store->share_tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&store->share_lock);
+		run_shared(store, batch);
+		pthread_mutex_lock(&store->share_lock);
+		for (struct store_share *r = batch, *next; r; r = next) {
+			next = r->next; /* r may return and vanish once done */
+			r->done = true;
+		}
+		store->sharing = false;
+		pthread_cond_broadcast(&store->share_cond);
+	}
+	pthread_mutex_unlock(&store->share_lock);
+	if (req.rc < 0) {
+		if (err)
+			*err = req.err;
+		else
+			cod_error_free(req.err);
+	}
+	return req.rc;
+}
+
+int cod_store_tx_savepoint(struct cod_store_tx *tx, struct cod_error **err)
+{
+	return run_stmt(tx->conn, ST_SAVEPOINT, err, "savepoint");
+}
+
+int cod_store_tx_release(struct cod_store_tx *tx, bool keep, struct cod_error **err)
+{
+	if (!keep && run_stmt(tx->conn, ST_ROLLBACK_TO, err, "roll back to savepoint") < 0)
+		return -1;
+	return run_stmt(tx->conn, ST_RELEASE, err, "release savepoint");
+}
+
+int cod_store_commit_nowait(struct cod_store_tx *tx, struct cod_error **err)
+{
+	tx->nowait = true;
+	return cod_store_commit(tx, err);
+}
+
+int cod_store_sync(struct cod_store *store, struct cod_error **err)
+{
+	if (!store->group_sync)
+		return 0;
+	return group_sync(store, __atomic_load_n(&store->commit_seq, __ATOMIC_ACQUIRE), err);
 }
 
 void cod_store_rollback(struct cod_store_tx *tx)
@@ -576,8 +792,14 @@ int cod_store_open(const char *path, struct cod_store **out, struct cod_error **
 	struct cod_store *store = xcalloc(1, sizeof(*store));
 	store->path = xstrdup(path);
 	store->synchronous = sync_mode();
+	store->group_sync = !strcmp(store->synchronous, "FULL");
+	store->wal_fd = -1;
 	pthread_mutex_init(&store->pool_lock, NULL);
 	pthread_mutex_init(&store->write_lock, NULL);
+	pthread_mutex_init(&store->sync_lock, NULL);
+	pthread_cond_init(&store->sync_cond, NULL);
+	pthread_mutex_init(&store->share_lock, NULL);
+	pthread_cond_init(&store->share_cond, NULL);
 	if (strcmp(store->synchronous, "FULL"))
 		cod_warn("store", "PRAGMA synchronous=%s: acknowledged writes may be lost on power failure",
 			 store->synchronous);
@@ -587,12 +809,12 @@ int cod_store_open(const char *path, struct cod_store **out, struct cod_error **
 		cod_store_close(store);
 		return -1;
 	}
+	/* The first connection becomes the writer. */
+	store->writer = c;
 	if (migrate(store, c, err) < 0) {
-		store_conn_put(store, c);
 		cod_store_close(store);
 		return -1;
 	}
-	store_conn_put(store, c);
 	*out = store;
 	return 0;
 }
@@ -605,6 +827,11 @@ void cod_store_close(struct cod_store *store)
 	struct store_conn *c = store->idle;
 	store->idle = NULL;
 	size_t closed = 0;
+	if (store->writer) {
+		conn_close(store->writer);
+		store->writer = NULL;
+		closed++;
+	}
 	while (c) {
 		struct store_conn *next = c->next;
 		conn_close(c);
@@ -617,6 +844,12 @@ void cod_store_close(struct cod_store *store)
 	pthread_mutex_unlock(&store->pool_lock);
 	pthread_mutex_destroy(&store->pool_lock);
 	pthread_mutex_destroy(&store->write_lock);
+	pthread_mutex_destroy(&store->sync_lock);
+	pthread_cond_destroy(&store->sync_cond);
+	pthread_mutex_destroy(&store->share_lock);
+	pthread_cond_destroy(&store->share_cond);
+	if (store->wal_fd >= 0)
+		close(store->wal_fd);
 	free(store->path);
 	free(store);
 }

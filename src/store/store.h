@@ -7,15 +7,17 @@
  * that queries filter and sort on. The schema is versioned through
  * PRAGMA user_version and upgraded by an ordered list of migrations.
  *
- * Durability: every write that is acknowledged to a client commits with
- * PRAGMA synchronous=FULL, so an acknowledged job survives power loss.
+ * Durability: a write returns only once the WAL holding it is synced, so an
+ * acknowledged job survives power loss. Commits of concurrent writers share
+ * one fdatasync (group commit, docs/store.md).
  *
  * Threads: a struct cod_store may be used from any number of threads. Each
- * call borrows a SQLite connection from the store's pool (opened lazily, so
- * there are as many as threads using the store at once) and returns it;
- * cod_store_close() closes them all. Write transactions start with BEGIN
- * IMMEDIATE and are serialized by a mutex in the process and by SQLite, with
- * a busy timeout, across processes; readers never block writers under WAL.
+ * read borrows a SQLite connection from the store's pool (opened lazily, so
+ * there are as many as threads reading at once) and returns it;
+ * cod_store_close() closes them all. Write transactions run on the store's
+ * one writer connection, start with BEGIN IMMEDIATE and are serialized by a
+ * mutex in the process and by SQLite, with a busy timeout, across
+ * processes; readers never block writers under WAL.
  *
  * IDs: every function that takes a job reference accepts a full ID, a short
  * ID (the "j-" prefix and at least 8 characters of the UUID) or a Name,
@@ -254,6 +256,17 @@ struct cod_store_tx;
 int cod_store_begin(struct cod_store *store, struct cod_store_tx **tx, struct cod_error **err);
 int cod_store_commit(struct cod_store_tx *tx, struct cod_error **err);
 void cod_store_rollback(struct cod_store_tx *tx);
+/* Commit without waiting for the WAL sync, for a caller that acknowledges
+ * nothing itself: what it committed becomes durable with the next sync of
+ * any commit (the WAL is written in order), or with cod_store_sync(). */
+int cod_store_commit_nowait(struct cod_store_tx *tx, struct cod_error **err);
+/* Wait until every commit made so far is durable. */
+int cod_store_sync(struct cod_store *store, struct cod_error **err);
+/* Parts of one transaction that may fail alone (several plans applied in
+ * one commit): savepoint() opens a part; release() ends it, keeping its
+ * writes, or with keep false undoing them. Parts do not nest. */
+int cod_store_tx_savepoint(struct cod_store_tx *tx, struct cod_error **err);
+int cod_store_tx_release(struct cod_store_tx *tx, bool keep, struct cod_error **err);
 
 /* As cod_store_put_execution(), _put_evaluation(), _add_history() and
  * _outbox_append(), inside tx. They fill in IDs, revisions and times as
@@ -269,5 +282,13 @@ int cod_store_tx_outbox_append(struct cod_store_tx *tx, const char *node_id, con
  * history event separately. */
 int cod_store_tx_set_job_state(struct cod_store_tx *tx, const char *job_id, enum cod_job_state state,
 			       const char *message, uint64_t expected_revision, struct cod_error **err);
+/* The execution with full ID id as tx sees it (its own writes included);
+ * COD_E_NOT_FOUND when there is none. */
+int cod_store_tx_get_execution(struct cod_store_tx *tx, const char *id, struct cod_execution **out,
+			       struct cod_error **err);
+/* Set an evaluation's Status ("complete", "failed"); ModifyTime is set.
+ * An unknown ID changes nothing. */
+int cod_store_tx_set_evaluation_status(struct cod_store_tx *tx, const char *id, const char *status,
+				       struct cod_error **err);
 
 #endif

@@ -57,10 +57,7 @@ int store_history_add_tx(struct cod_store_tx *tx, struct cod_history_event *h, s
 	if (!h->event_time)
 		h->event_time = h->time;
 	h->seq_num = 0;
-	json_t *v = cod_history_to_json(h);
-	if (!v)
-		return cod_error_set(err, COD_E_INTERNAL, "encode history event of job \"%s\"", h->job_id);
-	cleanup_free char *doc = store_dump(v);
+	cleanup_free char *doc = cod_history_dumps(h);
 
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_HISTORY_INSERT, err);
 	if (!s)
@@ -218,10 +215,7 @@ int store_eval_put_tx(struct cod_store_tx *tx, struct cod_evaluation *ev, struct
 	if (!ev->create_time)
 		ev->create_time = tx->now;
 	ev->modify_time = tx->now;
-	json_t *v = cod_evaluation_to_json(ev);
-	if (!v)
-		return cod_error_set(err, COD_E_INTERNAL, "encode evaluation \"%s\"", ev->id);
-	cleanup_free char *doc = store_dump(v);
+	cleanup_free char *doc = cod_evaluation_dumps(ev);
 
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_EVAL_UPSERT, err);
 	if (!s)
@@ -364,10 +358,11 @@ static int exec_put_tx(struct cod_store_tx *tx, struct cod_execution *e, struct 
 		}
 	}
 	e->modify_time = tx->now;
-	json_t *v = cod_execution_to_json(e);
-	if (!v)
-		return cod_error_set(err, COD_E_INTERNAL, "encode execution \"%s\"", e->id);
-	cleanup_free char *doc = store_dump(v);
+	/* Stored without its job: the job version it runs is in
+	 * job_versions, and is attached again when read (exec_decode). */
+	struct cod_execution bare = *e; /* shallow: only read while encoding */
+	bare.job = NULL;
+	cleanup_free char *doc = cod_execution_dumps(&bare);
 
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_EXEC_UPSERT, err);
 	if (!s)
@@ -409,14 +404,55 @@ int cod_store_put_execution(struct cod_store *store, struct cod_execution *e, st
 	return 0;
 }
 
-static struct cod_execution *exec_decode(const char *doc, struct cod_error **err)
+/* Attach the job version e runs (stored in job_versions, not in the
+ * execution's document). *memo (may be NULL) keeps the last version loaded,
+ * for the next execution of a list. A document that still embeds its job,
+ * or names no version that exists, is left as it is. */
+static int exec_attach_job(struct store_conn *c, struct cod_execution *e, struct cod_job **memo,
+			   struct cod_error **err)
+{
+	if (e->job || cod_str_empty(e->job_id) || !e->job_version)
+		return 0;
+	if (memo && *memo && (*memo)->version == e->job_version && !strcmp((*memo)->id, e->job_id)) {
+		e->job = cod_job_dup(*memo);
+		return 0;
+	}
+	struct cod_error *lookup = NULL;
+	struct cod_job *job = store_version_load(c, e->job_id, e->job_version, &lookup);
+	if (!job) {
+		if (lookup && lookup->code != COD_E_NOT_FOUND) {
+			if (err)
+				*err = lookup;
+			else
+				cod_error_free(lookup);
+			return -1;
+		}
+		cod_error_free(lookup);
+		return 0;
+	}
+	e->job = job;
+	if (memo) {
+		cod_job_free(*memo);
+		*memo = cod_job_dup(job);
+	}
+	return 0;
+}
+
+static struct cod_execution *exec_decode(struct store_conn *c, const char *doc, struct cod_job **memo,
+					 struct cod_error **err)
 {
 	cleanup_json json_t *v = store_load(doc, "execution", err);
 	if (!v)
 		return NULL;
 	struct cod_execution *e = cod_execution_from_json(v, err);
-	if (!e)
+	if (!e) {
 		store_decode_failed(err, "execution");
+		return NULL;
+	}
+	if (exec_attach_job(c, e, memo, err) < 0) {
+		cod_execution_free(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -428,7 +464,40 @@ int cod_store_get_execution(struct cod_store *store, const char *id_or_prefix, s
 	if (store_resolve_doc(store, ST_EXEC_RESOLVE, id_or_prefix, "execution",
 			      "run \"cod job executions <job>\" to see execution IDs", &doc, err) < 0)
 		return -1;
-	return (*out = exec_decode(doc, err)) ? 0 : -1;
+	struct store_conn *c = store_conn_get(store, err);
+	if (!c)
+		return -1;
+	*out = exec_decode(c, doc, NULL, err);
+	store_conn_put(store, c);
+	return *out ? 0 : -1;
+}
+
+int cod_store_tx_get_execution(struct cod_store_tx *tx, const char *id, struct cod_execution **out,
+			       struct cod_error **err)
+{
+	*out = NULL;
+	cleanup_stmt sqlite3_stmt *s = store_stmt(tx->conn, ST_EXEC_GET, err);
+	if (!s)
+		return -1;
+	store_bind_text(s, 1, id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return (*out = exec_decode(tx->conn, store_col_text(s, 0), NULL, err)) ? 0 : -1;
+	if (rc == SQLITE_DONE)
+		return cod_error_set(err, COD_E_NOT_FOUND, "execution \"%s\" not found", or_empty(id));
+	return store_dberr(tx->conn, err, "load execution");
+}
+
+int cod_store_tx_set_evaluation_status(struct cod_store_tx *tx, const char *id, const char *status,
+				       struct cod_error **err)
+{
+	cleanup_stmt sqlite3_stmt *s = store_stmt(tx->conn, ST_EVAL_SET_STATUS, err);
+	if (!s)
+		return -1;
+	store_bind_text(s, 1, id);
+	store_bind_text(s, 2, status);
+	store_bind_i64(s, 3, tx->now);
+	return store_step_done(tx->conn, s, err, "update evaluation");
 }
 
 static const struct {
@@ -479,14 +548,21 @@ int cod_store_list_executions(struct cod_store *store, const struct cod_exec_que
 	/* Listing by node looks in every namespace unless one is named. */
 	const char *ns = job_id ? NULL : cod_str_empty(q->namespace_) ? NULL : store_ns(q->namespace_);
 
-	const char *dir = q->reverse ? "DESC" : "ASC";
-	cleanup_free char *sql = xasprintf(
-	    "SELECT doc FROM executions WHERE 1%s%s%s%s ORDER BY %s %s, id %s LIMIT ?5",
-	    job_id ? " AND job_id = ?1" : "", cod_str_empty(q->node_id) ? "" : " AND node_id = ?2",
-	    version ? " AND job_version = ?3" : "", ns ? " AND namespace = ?4" : "", column, dir, dir);
-	sqlite3_stmt *s = NULL;
-	if (rc == 0 && sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
-		rc = store_dberr(c, err, "list executions");
+	/* One statement per shape, prepared once per connection. */
+	unsigned shape = (job_id ? 1u : 0) | (cod_str_empty(q->node_id) ? 0 : 2u) | (version ? 4u : 0) |
+			 (ns ? 8u : 0) | (strcmp(column, "create_time") ? 16u : 0) | (q->reverse ? 32u : 0);
+	sqlite3_stmt *s = c->exec_list_stmts[shape];
+	if (rc == 0 && !s) {
+		const char *dir = q->reverse ? "DESC" : "ASC";
+		cleanup_free char *sql = xasprintf(
+		    "SELECT doc FROM executions WHERE 1%s%s%s%s ORDER BY %s %s, id %s LIMIT ?5",
+		    job_id ? " AND job_id = ?1" : "", cod_str_empty(q->node_id) ? "" : " AND node_id = ?2",
+		    version ? " AND job_version = ?3" : "", ns ? " AND namespace = ?4" : "", column, dir, dir);
+		if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+			rc = store_dberr(c, err, "list executions");
+		else
+			c->exec_list_stmts[shape] = s;
+	}
 	if (rc == 0) {
 		if (job_id)
 			store_bind_text(s, 1, job_id);
@@ -499,8 +575,9 @@ int cod_store_list_executions(struct cod_store *store, const struct cod_exec_que
 		store_bind_i64(s, 5, q->limit && q->limit < INT64_MAX ? (int64_t)q->limit : -1);
 		size_t alloc = 0;
 		int step;
+		struct cod_job *memo = NULL;
 		while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-			struct cod_execution *e = exec_decode(store_col_text(s, 0), err);
+			struct cod_execution *e = exec_decode(c, store_col_text(s, 0), &memo, err);
 			if (!e) {
 				rc = -1;
 				break;
@@ -508,11 +585,12 @@ int cod_store_list_executions(struct cod_store *store, const struct cod_exec_que
 			COD_GROW(out->items, alloc, out->n + 1);
 			out->items[out->n++] = e;
 		}
+		cod_job_free(memo);
 		if (rc == 0 && step != SQLITE_DONE)
 			rc = store_dberr(c, err, "list executions");
 	}
 	/* Done with the statement before the connection goes back. */
-	sqlite3_finalize(s);
+	store_stmt_cleanup(&s);
 	if (store_tx_end(&tx, rc, err) < 0) {
 		cod_exec_page_release(out);
 		return -1;

@@ -27,6 +27,9 @@ enum store_stmt {
 	ST_BEGIN_IMMEDIATE,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_JOB_GET,
 	ST_JOB_BY_NAME,
 	ST_JOB_RESOLVE_ID,
@@ -42,9 +45,11 @@ enum store_stmt {
 	ST_EVAL_UPSERT,
 	ST_EVAL_GET,
 	ST_EVAL_PENDING,
+	ST_EVAL_SET_STATUS,
 	ST_EXEC_GET_META,
 	ST_EXEC_UPSERT,
 	ST_EXEC_RESOLVE,
+	ST_EXEC_GET,
 	ST_NODE_UPSERT,
 	ST_NODE_RESOLVE,
 	ST_NODE_LIST,
@@ -59,10 +64,15 @@ enum store_stmt {
 /* Job lists: order column x direction x namespace or not x label filter. */
 #define STORE_LIST_STMTS (4 * 2 * 2 * 2)
 
+/* Execution lists: job, node, version, namespace filters x order column x
+ * direction. */
+#define STORE_EXEC_LIST_STMTS 64
+
 struct store_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[ST__COUNT];
 	sqlite3_stmt *list_stmts[STORE_LIST_STMTS];
+	sqlite3_stmt *exec_list_stmts[STORE_EXEC_LIST_STMTS];
 	struct store_conn *next; /* idle list */
 };
 
@@ -72,8 +82,28 @@ struct cod_store {
 	struct store_conn *idle; /* connections nobody is using */
 	size_t nconns;		 /* open connections, idle or not */
 	pthread_mutex_t write_lock;
+	struct store_conn *writer; /* every write transaction runs on it (write_lock) */
 	int schema_version;
 	const char *synchronous; /* "FULL" unless COD_STORE_SYNC says otherwise */
+
+	/* Group commit (store.c): with "FULL" in WAL mode, connections commit
+	 * with synchronous=NORMAL and a committer waits, after releasing the
+	 * write lock, until one fdatasync of the WAL covers its commit; one
+	 * sync covers every commit made before it started. */
+	bool group_sync;
+	uint64_t commit_seq; /* commits made (write_lock; read atomically) */
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cond;
+	uint64_t synced_seq; /* commits known durable (sync_lock) */
+	bool syncing;	     /* a thread is in fdatasync (sync_lock) */
+	int wal_fd;	     /* the -wal file, opened at the first sync; -1 before */
+
+	/* Shared writes (store_write_shared): requests waiting for a thread
+	 * to run them, and whether one is doing so. */
+	pthread_mutex_t share_lock;
+	pthread_cond_t share_cond;
+	struct store_share *share_head, *share_tail;
+	bool sharing;
 };
 
 /* An open transaction on a borrowed connection. */
@@ -81,6 +111,7 @@ struct cod_store_tx {
 	struct cod_store *store;
 	struct store_conn *conn;
 	bool write;
+	bool nowait; /* commit without waiting for the WAL sync */
 	int64_t now; /* one timestamp for everything the transaction writes */
 };
 
@@ -95,6 +126,15 @@ void store_conn_put(struct cod_store *store, struct store_conn *c);
  * commit failed). */
 int store_tx_begin(struct cod_store *store, bool write, struct cod_store_tx *tx, struct cod_error **err);
 int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err);
+
+/* A write of several statements that may share its transaction (and its
+ * WAL frames and sync) with the same kind of writes of other threads:
+ * the first thread to arrive runs every queued request, each in its own
+ * savepoint, commits once and wakes the others (flat combining). fn runs
+ * on whichever thread combines, while its caller waits; its rc (or the
+ * commit's failure) is the caller's result, filling *err. */
+typedef int (*store_write_fn)(struct cod_store_tx *tx, void *arg, struct cod_error **err);
+int store_write_shared(struct cod_store *store, store_write_fn fn, void *arg, struct cod_error **err);
 
 /* A cached statement, reset and with no bindings. */
 sqlite3_stmt *store_stmt(struct store_conn *c, enum store_stmt id, struct cod_error **err);
@@ -148,6 +188,10 @@ int store_list_docs(struct cod_store *store, enum store_stmt id, store_decode_fn
  * what names the object ("execution", "node"). *doc is heap. */
 int store_resolve_doc(struct cod_store *store, enum store_stmt id, const char *id_or_prefix, const char *what,
 		      const char *list_hint, char **doc, struct cod_error **err);
+
+/* A job's version document (COD_E_NOT_FOUND if there is no such version). */
+struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_t version,
+				   struct cod_error **err);
 
 /* Resolve a job reference (store.h's rules) on connection c. */
 int store_resolve_job(struct store_conn *c, const char *ns, const char *ref, char **job_id,

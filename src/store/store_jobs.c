@@ -64,9 +64,8 @@ static struct cod_job *job_load(struct store_conn *c, const char *id, struct cod
 	return job_decode(store_col_text(s, 6), err);
 }
 
-/* A job's version document (COD_E_NOT_FOUND if there is no such version). */
-static struct cod_job *version_load(struct store_conn *c, const char *id, uint64_t version,
-				    struct cod_error **err)
+struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_t version,
+				   struct cod_error **err)
 {
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_VERSION_GET, err);
 	if (!s)
@@ -130,10 +129,7 @@ static int job_write(struct cod_store_tx *tx, const struct cod_job *job, bool in
 		     struct cod_error **err)
 {
 	struct store_conn *c = tx->conn;
-	json_t *v = cod_job_to_json(job);
-	if (!v)
-		return cod_error_set(err, COD_E_INTERNAL, "encode job \"%s\"", job->id);
-	cleanup_free char *doc = store_dump(v);
+	cleanup_free char *doc = cod_job_dumps(job);
 	cleanup_free char *labels = labels_doc(&job->labels);
 
 	cleanup_stmt sqlite3_stmt *s = store_stmt(c, insert ? ST_JOB_INSERT : ST_JOB_UPDATE, err);
@@ -430,6 +426,18 @@ static int submit_tx(struct cod_store_tx *tx, struct cod_job *job, bool force, s
 	return 0;
 }
 
+struct submit_args {
+	struct cod_job *job;
+	bool force;
+	struct cod_submit_result *out;
+};
+
+static int submit_shared(struct cod_store_tx *tx, void *arg, struct cod_error **err)
+{
+	struct submit_args *a = arg;
+	return submit_tx(tx, a->job, a->force, a->out, err);
+}
+
 int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool force,
 			 struct cod_submit_result *out, struct cod_error **err)
 {
@@ -448,10 +456,9 @@ int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool forc
 	job->name = xstrdup_or_null(orig_name);
 	memset(&job->state, 0, sizeof(job->state));
 
-	struct cod_store_tx tx;
-	int rc = store_tx_begin(store, true, &tx, err);
-	if (rc == 0)
-		rc = store_tx_end(&tx, submit_tx(&tx, job, force, out, err), err);
+	/* Concurrent submissions share a transaction and its sync. */
+	struct submit_args args = {.job = job, .force = force, .out = out};
+	int rc = store_write_shared(store, submit_shared, &args, err);
 
 	if (rc == 0) {
 		free(orig_id);
@@ -501,7 +508,7 @@ int cod_store_get_job(struct cod_store *store, const char *ns, const char *ref, 
 	if (rc == 0 && !(job = job_load(tx.conn, id, err)))
 		rc = -1;
 	if (rc == 0 && version && version != job->version) {
-		struct cod_job *old = version_load(tx.conn, id, version, err);
+		struct cod_job *old = store_version_load(tx.conn, id, version, err);
 		if (!old) {
 			rc = -1;
 		} else {
@@ -596,7 +603,7 @@ static int rerun_tx(struct cod_store_tx *tx, const char *ns, const char *ref, ui
 	cleanup_job struct cod_job *job = NULL;
 	if (!from_version || from_version == cur->version)
 		job = cod_job_dup(cur);
-	else if (!(job = version_load(tx->conn, id, from_version, err)))
+	else if (!(job = store_version_load(tx->conn, id, from_version, err)))
 		return -1;
 
 	job->version = cur->version + 1;

@@ -24,10 +24,7 @@ int cod_store_put_node(struct cod_store *store, const struct cod_node_state *nod
 	const char *id = node->info.node_id;
 	if (cod_str_empty(id))
 		return cod_error_set(err, COD_E_BAD_REQUEST, "store node: missing node ID");
-	json_t *v = cod_node_to_json(node);
-	if (!v)
-		return cod_error_set(err, COD_E_INTERNAL, "encode node \"%s\"", id);
-	cleanup_free char *doc = store_dump(v);
+	cleanup_free char *doc = cod_node_dumps(node);
 
 	struct cod_store_tx tx;
 	if (store_tx_begin(store, true, &tx, err) < 0)

@@ -18,6 +18,7 @@
 #include "common/mem.h"
 #include "common/util.h"
 #include "model/model.h"
+#include "model/schema.h"
 #include "common/banned.h"
 
 #define REF_JOBS "../shared/reference/jobs"
@@ -630,6 +631,89 @@ static void test_execution(void **state)
 	cod_execution_free(NULL);
 }
 
+/* cod_schema_dumps() writes what json_dumps() writes of the encoded tree,
+ * byte for byte: every reference job, an execution embedding its job, an
+ * evaluation, a node, and strings that need escaping or are not UTF-8. */
+static void expect_same_text(const struct cod_schema *schema, const void *obj)
+{
+	json_t *tree = cod_schema_encode(schema, obj);
+	char *want = json_dumps(tree, JSON_COMPACT);
+	json_decref(tree);
+	char *got = cod_schema_dumps(schema, obj);
+	assert_non_null(want);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+}
+
+static void test_dumps_matches_jansson(void **state)
+{
+	(void)state;
+	DIR *d = opendir(REF_JOBS);
+	size_t n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *path = xasprintf("%s/%s", REF_JOBS, de->d_name);
+		size_t len;
+		char *text = read_text(path, &len);
+		struct cod_job *job = text ? cod_job_parse(text, len, NULL) : NULL;
+		if (job) {
+			expect_same_text(&cod_job_schema, job);
+			n++;
+		}
+		cod_job_free(job);
+		free(text);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+
+	json_t *in = cod_json_parse(execution_json, strlen(execution_json), NULL);
+	struct cod_execution *e = cod_execution_from_json(in, NULL);
+	assert_non_null(e);
+	expect_same_text(&cod_execution_schema, e);
+	/* escapes, control characters, non-ASCII text, and a value that is
+	 * not UTF-8 (encoded as "") */
+	free(e->compute_state.message);
+	e->compute_state.message = xstrdup("quote \" backslash \\ tab \t nl \n bell \x07 del \x7f / é ✓ 😀");
+	free(e->run_output.stdout_text);
+	e->run_output.stdout_text = xstrdup("bad \xc3\x28 utf-8 \xed\xa0\x80");
+	cod_kvlist_set(&e->compute_state.details, "kéy\n", "v\x01");
+	expect_same_text(&cod_execution_schema, e);
+	free(e->run_output.stdout_text);
+	e->run_output.stdout_text = xstrdup("overlong \xc0\xaf, beyond \xf4\x90\x80\x80, cut \xe2\x9c");
+	expect_same_text(&cod_execution_schema, e);
+	e->allocated.cpu = 0.1;
+	e->create_time = -5;
+	expect_same_text(&cod_execution_schema, e);
+	/* the allocation's task name is an object key */
+	free(e->alloc_task);
+	e->alloc_task = xstrdup("t\"ask\xff");
+	expect_same_text(&cod_execution_schema, e);
+	free(e->alloc_task);
+	e->alloc_task = NULL;
+	expect_same_text(&cod_execution_schema, e);
+	cod_execution_free(e);
+	json_decref(in);
+
+	char id[] = "ev-1", job[] = "j-1", trig[] = "job-register";
+	struct cod_evaluation ev = {.id = id, .job_id = job, .triggered_by = trig, .priority = 50};
+	expect_same_text(&cod_evaluation_schema, &ev);
+
+	struct cod_node_state *node = xcalloc(1, sizeof(*node));
+	node->info.node_id = xstrdup("node-1");
+	cod_kvlist_set(&node->info.labels, "zone", "a");
+	node->info.has_compute = true;
+	node->info.compute.max_capacity.cpu = 1.5;
+	node->membership = COD_NODE_APPROVED;
+	expect_same_text(&cod_node_state_schema, node);
+	cod_node_free(node);
+	print_message("%zu reference jobs compared\n", n);
+}
+
 static void test_evaluation(void **state)
 {
 	(void)state;
@@ -1081,6 +1165,7 @@ int main(void)
 		cmocka_unit_test(test_engine_summary),
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_decode_message_summary),
+		cmocka_unit_test(test_dumps_matches_jansson),
 	};
 	/* One cmocka test per spec case, so a failure names its case. */
 	struct CMUnitTest tests[COD_ARRAY_SIZE(fixed) + COD_ARRAY_SIZE(cases)];

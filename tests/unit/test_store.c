@@ -1330,6 +1330,94 @@ static void test_transactions(void **state)
 	cod_store_close(store);
 }
 
+/* Several plans in one transaction: a part that fails is undone alone,
+ * reads inside the transaction see its own writes, evaluations change
+ * status in place, and a commit that does not wait is durable after a
+ * sync (and after a reopen). */
+static void test_transaction_parts(void **state)
+{
+	(void)state;
+	char *path;
+	struct cod_store *store = open_store(&path);
+	struct cod_error *err = NULL;
+	char *id = submit(store, "parts", NULL);
+	struct cod_store_tx *tx;
+
+	struct cod_execution *kept = new_exec(id, "n1", 1);
+	struct cod_execution *undone = new_exec(id, "n1", 1);
+	assert_int_equal(cod_store_begin(store, &tx, &err), 0);
+	assert_int_equal(cod_store_tx_savepoint(tx, &err), 0);
+	assert_int_equal(cod_store_tx_put_execution(tx, kept, &err), 0);
+	uint64_t seq = 0;
+	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &seq, &err), 0);
+	assert_int_equal(seq, 1);
+	assert_int_equal(cod_store_tx_release(tx, true, &err), 0);
+	assert_int_equal(cod_store_tx_savepoint(tx, &err), 0);
+	assert_int_equal(cod_store_tx_put_execution(tx, undone, &err), 0);
+	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &seq, &err), 0);
+	assert_int_equal(seq, 2);
+	struct cod_execution *got = NULL;
+	assert_int_equal(cod_store_tx_get_execution(tx, undone->id, &got, &err), 0);
+	assert_string_equal(got->id, undone->id);
+	cod_execution_free(got);
+	assert_int_equal(cod_store_tx_release(tx, false, &err), 0);
+	expect_error(cod_store_tx_get_execution(tx, undone->id, &got, &err), &err, COD_E_NOT_FOUND, "not found");
+	assert_int_equal(cod_store_tx_get_execution(tx, kept->id, &got, &err), 0);
+	assert_int_equal(got->revision, 1);
+	/* not stored with the execution: the job version it runs */
+	assert_non_null(got->job);
+	assert_string_equal(got->job->id, id);
+	assert_int_equal(got->job->version, 1);
+	cod_execution_free(got);
+	/* the undone part's sequence number is handed out again */
+	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &seq, &err), 0);
+	assert_int_equal(seq, 2);
+	assert_int_equal(cod_store_commit(tx, &err), 0);
+	struct cod_exec_page page;
+	struct cod_exec_query q = {.job_ref = id, .all_versions = true};
+	assert_int_equal(cod_store_list_executions(store, &q, &page, &err), 0);
+	assert_int_equal(page.n, 1);
+	assert_non_null(page.items[0]->job);
+	assert_string_equal(page.items[0]->job->name, "parts");
+	cod_exec_page_release(&page);
+	assert_int_equal(cod_store_get_execution(store, kept->id, &got, &err), 0);
+	assert_non_null(got->job);
+	assert_string_equal(got->job->id, id);
+	cod_execution_free(got);
+
+	/* The submission's evaluation, completed in place; an unknown ID
+	 * changes nothing. The commit does not wait for the sync. */
+	assert_int_equal(count_pending_evals(store), 1);
+	struct cod_evaluation **pending;
+	size_t npending;
+	assert_int_equal(cod_store_pending_evaluations(store, &pending, &npending, &err), 0);
+	assert_int_equal(npending, 1);
+	char *eval_id = xstrdup(pending[0]->id);
+	for (size_t i = 0; i < npending; i++)
+		cod_evaluation_free(pending[i]);
+	free(pending);
+	assert_int_equal(cod_store_begin(store, &tx, &err), 0);
+	assert_int_equal(cod_store_tx_set_evaluation_status(tx, eval_id, "complete", &err), 0);
+	assert_int_equal(cod_store_tx_set_evaluation_status(tx, "no-such-evaluation", "complete", &err), 0);
+	assert_int_equal(cod_store_commit_nowait(tx, &err), 0);
+	assert_int_equal(cod_store_sync(store, &err), 0);
+	assert_int_equal(count_pending_evals(store), 0);
+	cod_store_close(store);
+
+	assert_int_equal(cod_store_open(path, &store, &err), 0);
+	struct cod_evaluation *ev;
+	assert_int_equal(cod_store_get_evaluation(store, eval_id, &ev, &err), 0);
+	assert_string_equal(ev->status, "complete");
+	assert_true(ev->modify_time >= ev->create_time);
+	cod_evaluation_free(ev);
+	cod_store_close(store);
+	free(eval_id);
+	cod_execution_free(kept);
+	cod_execution_free(undone);
+	free(id);
+	free(path);
+}
+
 static void test_durability(void **state)
 {
 	(void)state;
@@ -1513,6 +1601,60 @@ static void test_concurrent_submits(void **state)
 	cod_store_close(store);
 }
 
+/* Submissions from several threads share transactions: one that is
+ * refused (an unchanged resubmission) fails alone, with its own error, and
+ * the others commit. */
+struct resubmitter {
+	struct cod_store *store;
+	int thread;
+	int n;
+	int unexpected;
+};
+
+static void *resubmit_many(void *arg)
+{
+	struct resubmitter *s = arg;
+	for (int i = 0; i < s->n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "r%d-%d", s->thread, i);
+		for (int again = 0; again < 2; again++) {
+			struct cod_job *job = new_job(name, NULL);
+			struct cod_submit_result res;
+			struct cod_error *err = NULL;
+			int rc = cod_store_submit_job(s->store, job, false, &res, &err);
+			if (!again && rc != 0)
+				s->unexpected++;
+			if (again && (rc != -1 || !err || err->code != COD_E_BAD_REQUEST || job->id))
+				s->unexpected++;
+			cod_error_free(err);
+			if (rc == 0)
+				cod_submit_result_release(&res);
+			cod_job_free(job);
+		}
+	}
+	return NULL;
+}
+
+static void test_shared_submits_fail_alone(void **state)
+{
+	(void)state;
+	struct cod_store *store = open_store(NULL);
+	enum { THREADS = 4, PER = 50 };
+	struct resubmitter subs[THREADS];
+	pthread_t th[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		subs[i] = (struct resubmitter){.store = store, .thread = i, .n = PER};
+		assert_int_equal(pthread_create(&th[i], NULL, resubmit_many, &subs[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(subs[i].unexpected, 0);
+	}
+	assert_int_equal(count_jobs(store, NULL), THREADS * PER);
+	assert_int_equal(count_pending_evals(store), THREADS * PER);
+	cod_store_close(store);
+}
+
 /* ------------------------------------------------------------- setup */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -1554,9 +1696,11 @@ int main(void)
 	    cmocka_unit_test(test_nodes),
 	    cmocka_unit_test(test_outbox),
 	    cmocka_unit_test(test_transactions),
+	    cmocka_unit_test(test_transaction_parts),
 	    cmocka_unit_test(test_durability),
 	    cmocka_unit_test(test_failed_transaction_rolls_back),
 	    cmocka_unit_test(test_concurrent_submits),
+	    cmocka_unit_test(test_shared_submits_fail_alone),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
