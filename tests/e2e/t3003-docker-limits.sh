@@ -57,7 +57,9 @@ run_job slow-prep "{\"Image\":\"$BB\",\"Parameters\":[\"sh\",\"-c\",\"sleep 1; e
 expect_eq "3 s of preparing + 1 s of running fit a 2 s ExecutionTimeout" "$(job_state "$J")" Completed
 
 # ---- cancel
-J=$(submit_json "$(docker_job cancel "{\"Image\":\"$BB\",\"Parameters\":[\"sleep\",\"300\"]}")")
+# a duration no other test uses, so the process check below finds only this one
+NAP=$((3000 + RANDOM % 1000))
+J=$(submit_json "$(docker_job cancel "{\"Image\":\"$BB\",\"Parameters\":[\"sleep\",\"$NAP\"]}")")
 wait_for "long job runs" 60 bash -c "[ \"\$(curl -s $API/api/v1/orchestrator/jobs/$J/executions | jq -r '.Items[0].ComputeState.StateType')\" = 6 ]"
 EID=$(exec_field "$J" .ID)
 check "its container exists" bash -c "ls $RUNTIME_ROOT/*/*/ | grep -q cod-$EID"
@@ -65,7 +67,7 @@ run_cod job stop "$J"
 expect_eq "job stop exits 0" "$RC" 0
 wait_for "the job is stopped" 30 job_is "$J" Stopped
 wait_for "the container is gone" 30 bash -c "! ls $RUNTIME_ROOT/*/*/ | grep -q cod-$EID"
-check "no process of it is left" bash -c "! pgrep -f '^sleep 300\$' >/dev/null"
+check "no process of it is left" bash -c "! pgrep -f '^sleep $NAP\$' >/dev/null"
 
 # ---- network
 NETCMD="ip -o link | wc -l; ip route | wc -l; if printf 'GET /v2/ HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 $REG_PORT 2>/dev/null | grep -q '200 OK'; then echo reached; else echo unreachable; fi"
