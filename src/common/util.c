@@ -273,6 +273,36 @@ int cod_mkdir_p(const char *path, unsigned mode, struct cod_error **err)
 	return 0;
 }
 
+/* Write all of data to fd (EINTR retried): 0, or -1 with errno. */
+static int write_fully(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int cod_write_file(const char *path, const void *data, size_t len, struct cod_error **err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write_fully(fd, data, len) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(e));
+	}
+	if (close(fd) < 0)
+		return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(errno));
+	return 0;
+}
+
 int cod_write_file_atomic(const char *path, const void *data, size_t len, struct cod_error **err)
 {
 	/* unique per thread: threads of one process may write the same path */
@@ -280,30 +310,16 @@ int cod_write_file_atomic(const char *path, const void *data, size_t len, struct
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(errno));
-	const char *p = data;
-	size_t left = len;
-	while (left) {
-		ssize_t w = write(fd, p, left);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			unlink(tmp);
-			return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(e));
-		}
-		p += w;
-		left -= (size_t)w;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if (write_fully(fd, data, len) < 0 || fsync(fd) < 0) {
 		int e = errno;
+		close(fd);
 		unlink(tmp);
 		return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(e));
 	}
-	if (rename(tmp, path) < 0) {
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
-		return cod_error_set(err, COD_E_IO, "rename \"%s\": %s", path, strerror(e));
+		return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(e));
 	}
 	return 0;
 }

@@ -600,13 +600,11 @@ static void copy_file(const char *from, const char *to)
 /* A results file; no fsync: a node that crashes fails the execution. */
 static void write_small(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return;
-	size_t len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len)
-		cod_warn("compute", "write \"%s\": %s", path, strerror(errno));
-	close(fd);
+	struct cod_error *err = NULL;
+	if (cod_write_file(path, text, strlen(text), &err) < 0) {
+		cod_warn("compute", "%s", err->message);
+		cod_error_free(err);
+	}
 }
 
 /* Inputs: each through its storage driver, retried InputSources.MaxRetryCount

@@ -210,7 +210,7 @@ static char *size_text(uint64_t bytes)
 
 static int write_small(const char *path, const char *text, struct cod_error **err)
 {
-	return cod_write_file_atomic(path, text, strlen(text), err);
+	return cod_write_file(path, text, strlen(text), err);
 }
 
 /* Results dirs belong to the container's user, so a non-root image can
@@ -402,7 +402,7 @@ static int docker_prepare(struct cod_executor_run *run, struct cod_error **err)
 			      (uint32_t)json_integer_value(json_object_get(user, "gid")));
 		cleanup_free char *text = json_dumps(cfg, JSON_INDENT(1));
 		cleanup_free char *path = xasprintf("%s/config.json", s->bundle);
-		rc = cod_write_file_atomic(path, text, strlen(text), err);
+		rc = write_small(path, text, err);
 	}
 out:
 	cod_strlist_release(&gpu_devices);

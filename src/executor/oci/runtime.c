@@ -380,8 +380,15 @@ void cod_oci_container_cleanup(const char *id)
 {
 	if (!cod_oci_settings()->runtime_path)
 		return;
-	const char *args[] = {"delete", "--force", id, NULL};
-	cod_oci_runtime_exec(args, NULL, 10000);
+	/* `run` deletes the container when its process ends; only one that
+	 * is still known to the runtime (killed, crashed) needs `delete` */
+	cleanup_free char *root = cod_oci_state_root();
+	cleanup_free char *state = xasprintf("%s/%s", root, id);
+	struct stat st;
+	if (lstat(state, &st) == 0) {
+		const char *args[] = {"delete", "--force", id, NULL};
+		cod_oci_runtime_exec(args, NULL, 10000);
+	}
 	cgroup_remove(id);
 }
 
