@@ -273,8 +273,7 @@ int cod_mkdir_p(const char *path, unsigned mode, struct cod_error **err)
 	return 0;
 }
 
-/* Write all of data to fd (EINTR retried): 0, or -1 with errno. */
-static int write_fully(int fd, const void *data, size_t len)
+int cod_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len) {
@@ -292,7 +291,7 @@ static int write_fully(int fd, const void *data, size_t len)
 int cod_write_file(const char *path, const void *data, size_t len, struct cod_error **err)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write_fully(fd, data, len) < 0) {
+	if (fd < 0 || cod_write_all(fd, data, len) < 0) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
@@ -310,7 +309,7 @@ int cod_write_file_atomic(const char *path, const void *data, size_t len, struct
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cod_error_set(err, COD_E_IO, "write \"%s\": %s", path, strerror(errno));
-	if (write_fully(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (cod_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		int e = errno;
 		close(fd);
 		unlink(tmp);

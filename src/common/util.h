@@ -43,6 +43,8 @@ int cod_read_file(const char *path, size_t cap, char **out, size_t *len, struct 
 int cod_mkdir_p(const char *path, unsigned mode, struct cod_error **err);
 /* Write a file atomically (temp + fsync + rename). */
 int cod_write_file_atomic(const char *path, const void *data, size_t len, struct cod_error **err);
+/* Write all of data to fd (EINTR retried): 0, or -1 with errno set. */
+int cod_write_all(int fd, const void *data, size_t len);
 /* Create or truncate path and write data, without a sync: for files that
  * need not survive a crash (an execution's bundle, its results). */
 int cod_write_file(const char *path, const void *data, size_t len, struct cod_error **err);

@@ -148,17 +148,7 @@ static int fetch_block(struct walk *w, const struct cod_cid *cid, struct cod_buf
 
 static int write_all(int fd, const void *data, size_t len, struct cod_error **err)
 {
-	const char *p = data;
-	while (len) {
-		ssize_t r = write(fd, p, len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return cod_error_set(err, COD_E_IO, "write: %s", strerror(errno));
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
+	return cod_write_all(fd, data, len) < 0 ? cod_error_set(err, COD_E_IO, "write: %s", strerror(errno)) : 0;
 }
 
 static int put_bytes(struct walk *w, int fd, const uint8_t *data, size_t len, struct cod_error **err)
