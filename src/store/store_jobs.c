@@ -237,6 +237,25 @@ static int ambiguous(struct cod_error **err, const char *what, const char *ref, 
 	return -1;
 }
 
+/* Run a resolving statement: 0 with *job_id when it finds exactly one job,
+ * 1 when none, -1 (ambiguous, or a store error). */
+static int resolve_one(struct store_conn *c, sqlite3_stmt *s, const char *what, const char *ref, const char *hint,
+		       char **job_id, struct cod_error **err)
+{
+	struct cod_strlist ids = {0};
+	int rc = 1;
+	if (collect_ids(c, s, &ids, err) < 0) {
+		rc = -1;
+	} else if (ids.n == 1) {
+		*job_id = steal_pointer(&ids.items[0]);
+		rc = 0;
+	} else if (ids.n > 1) {
+		rc = ambiguous(err, what, ref, &ids, hint);
+	}
+	cod_strlist_release(&ids);
+	return rc;
+}
+
 static bool is_short_id(const char *ref)
 {
 	return cod_str_has_prefix(ref, "j-") && strlen(ref) >= 10;
@@ -271,24 +290,12 @@ int store_resolve_job(struct store_conn *c, const char *ns_arg, const char *ref,
 
 	/* A name; names are unique within a namespace, not across them. */
 	{
-		struct cod_strlist ids = {0};
 		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_JOB_RESOLVE_NAME, err);
 		if (!s)
 			return -1;
 		store_bind_text(s, 1, ref);
 		store_bind_text(s, 2, ns);
-		if (collect_ids(c, s, &ids, err) < 0) {
-			cod_strlist_release(&ids);
-			return -1;
-		}
-		int rc = 1;
-		if (ids.n == 1) {
-			*job_id = steal_pointer(&ids.items[0]);
-			rc = 0;
-		} else if (ids.n > 1) {
-			rc = ambiguous(err, "job name", ref, &ids, "pass --namespace or the job's full ID");
-		}
-		cod_strlist_release(&ids);
+		int rc = resolve_one(c, s, "job name", ref, "pass --namespace or the job's full ID", job_id, err);
 		if (rc <= 0)
 			return rc;
 	}
@@ -296,25 +303,13 @@ int store_resolve_job(struct store_conn *c, const char *ns_arg, const char *ref,
 	/* A short ID: "j-" and at least 8 characters of the UUID. */
 	if (is_short_id(ref)) {
 		cleanup_free char *upper = store_prefix_upper(ref);
-		struct cod_strlist ids = {0};
 		cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_JOB_RESOLVE_PREFIX, err);
 		if (!s)
 			return -1;
 		store_bind_text(s, 1, ref);
 		store_bind_text(s, 2, upper);
 		store_bind_text(s, 3, ns);
-		if (collect_ids(c, s, &ids, err) < 0) {
-			cod_strlist_release(&ids);
-			return -1;
-		}
-		int rc = 1;
-		if (ids.n == 1) {
-			*job_id = steal_pointer(&ids.items[0]);
-			rc = 0;
-		} else if (ids.n > 1) {
-			rc = ambiguous(err, "job ID prefix", ref, &ids, "use more characters of the job ID");
-		}
-		cod_strlist_release(&ids);
+		int rc = resolve_one(c, s, "job ID prefix", ref, "use more characters of the job ID", job_id, err);
 		if (rc <= 0)
 			return rc;
 	}

@@ -221,32 +221,32 @@ static char *redact_url(const char *url)
 	return cod_buf_detach(&b, NULL);
 }
 
-static void on_disconnected(natsConnection *conn, void *closure)
+/* A connection state change, reported unless the connection is closing. */
+static void state_changed(struct cod_nats *nc, bool up)
 {
-	(void)conn;
-	struct cod_nats *nc = closure;
 	pthread_mutex_lock(&nc->lock);
 	bool closing = nc->closing;
 	pthread_mutex_unlock(&nc->lock);
 	if (closing)
 		return;
-	cod_warn("nats", "disconnected from %s; reconnecting", nc->url);
+	if (up)
+		cod_info("nats", "connected to %s", nc->url);
+	else
+		cod_warn("nats", "disconnected from %s; reconnecting", nc->url);
 	if (nc->on_state)
-		nc->on_state(nc->ctx, false);
+		nc->on_state(nc->ctx, up);
+}
+
+static void on_disconnected(natsConnection *conn, void *closure)
+{
+	(void)conn;
+	state_changed(closure, false);
 }
 
 static void on_connected(natsConnection *conn, void *closure)
 {
 	(void)conn;
-	struct cod_nats *nc = closure;
-	pthread_mutex_lock(&nc->lock);
-	bool closing = nc->closing;
-	pthread_mutex_unlock(&nc->lock);
-	if (closing)
-		return;
-	cod_info("nats", "connected to %s", nc->url);
-	if (nc->on_state)
-		nc->on_state(nc->ctx, true);
+	state_changed(closure, true);
 }
 
 static void on_closed(natsConnection *conn, void *closure)
