@@ -53,26 +53,6 @@
 #define WS_STALL_MS 30000
 #define WS_CLOSE_WAIT_MS 1000
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
-static void cond_init_mono(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
-
 /* {"Type", "Line", "ExecutionID", "NodeID", "Offset"}: a line as JSON. */
 static json_t *item_json(const struct cod_log_item *item)
 {
@@ -188,7 +168,7 @@ static int answer_json(struct cod_api_request *req, struct cod_log_query *q, jso
 {
 	struct collect c = {.items = json_array(), .notes = json_array()};
 	pthread_mutex_init(&c.lock, NULL);
-	cond_init_mono(&c.cond);
+	cod_cond_init_mono(&c.cond);
 	q->follow = false;
 	struct cod_log_sink sink = {.line = collect_line, .end = collect_end, .arg = &c};
 	struct cod_log_stream *s = NULL;
@@ -199,7 +179,7 @@ static int answer_json(struct cod_api_request *req, struct cod_log_query *q, jso
 		pthread_mutex_lock(&c.lock);
 		while (!c.done && cod_mono_ms() < deadline) {
 			struct timespec ts;
-			deadline_in(&ts, 200);
+			cod_mono_deadline(&ts, 200);
 			pthread_cond_timedwait(&c.cond, &c.lock, &ts);
 		}
 		if (!c.done)
@@ -255,7 +235,7 @@ static int sse_put(struct sse *c, const char *event, const json_t *data, bool wi
 	pthread_mutex_lock(&c->lock);
 	while (!c->closed && c->out.len - c->off > SSE_BUFFER_MAX && !cod_log_stream_stopping(c->stream)) {
 		struct timespec ts;
-		deadline_in(&ts, 200);
+		cod_mono_deadline(&ts, 200);
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 	}
 	int rc = -1;
@@ -366,7 +346,7 @@ static int answer_sse(struct cod_api_request *req, const struct cod_log_query *q
 {
 	struct sse *c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
-	cond_init_mono(&c->cond);
+	cod_cond_init_mono(&c->cond);
 	cod_buf_init(&c->out, 0);
 	c->conn = req->conn;
 	c->last_ms = cod_mono_ms();

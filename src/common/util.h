@@ -6,7 +6,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/error.h"
 
@@ -14,6 +16,12 @@
 int64_t cod_now_ns(void);
 /* Monotonic milliseconds, for deadlines. */
 int64_t cod_mono_ms(void);
+/* A condition variable whose timed waits run on CLOCK_MONOTONIC, so that
+ * setting the wall clock neither stretches nor cuts a wait. */
+void cod_cond_init_mono(pthread_cond_t *cond);
+/* *ts = now + ms on CLOCK_MONOTONIC (negative = now), for
+ * pthread_cond_timedwait on a cod_cond_init_mono() condition. */
+void cod_mono_deadline(struct timespec *ts, int64_t ms);
 
 /* A random RFC 4122 version-4 UUID, 36 chars + NUL. */
 void cod_uuid4(char out[37]);

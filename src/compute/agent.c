@@ -46,28 +46,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-void cod_compute_deadline(struct timespec *ts, int64_t ms_from_now)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	if (ms_from_now < 0)
-		ms_from_now = 0;
-	ts->tv_sec += ms_from_now / 1000;
-	ts->tv_nsec += (ms_from_now % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
-static void cond_init_mono(pthread_cond_t *cond)
-{
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(cond, &attr);
-	pthread_condattr_destroy(&attr);
-}
-
 static bool long_running(const struct cod_execution *e)
 {
 	return e->job && (e->job->type == COD_JOB_DAEMON || e->job->type == COD_JOB_SERVICE);
@@ -918,7 +896,7 @@ void cod_compute_reap(struct cod_compute *c, bool wait)
 		if (!wait || !c->running)
 			break;
 		struct timespec ts;
-		cod_compute_deadline(&ts, 100);
+		cod_mono_deadline(&ts, 100);
 		pthread_cond_timedwait(&c->agent_cond, &c->lock, &ts);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -983,7 +961,7 @@ static void *agent_main(void *arg)
 			wait_ms = left < 1 ? 1 : left < wait_ms ? left : wait_ms;
 		}
 		struct timespec ts;
-		cod_compute_deadline(&ts, wait_ms);
+		cod_mono_deadline(&ts, wait_ms);
 		if (!c->in_head || c->stopping)
 			pthread_cond_timedwait(&c->agent_cond, &c->lock, &ts);
 	}
@@ -1191,9 +1169,9 @@ int cod_compute_open(const struct cod_config *cfg, struct cod_compute **out, str
 	struct cod_compute *c = xcalloc(1, sizeof(*c));
 	c->cfg = cfg;
 	pthread_mutex_init(&c->lock, NULL);
-	cond_init_mono(&c->agent_cond);
-	cond_init_mono(&c->ctrl_cond);
-	cond_init_mono(&c->disp_cond);
+	cod_cond_init_mono(&c->agent_cond);
+	cod_cond_init_mono(&c->ctrl_cond);
+	cod_cond_init_mono(&c->disp_cond);
 	c->start_time = cod_now_ns();
 	c->request_timeout_ms = REQUEST_TIMEOUT_MS;
 	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");

@@ -333,6 +333,5 @@ void cod_compute_send_committed(struct cod_compute *c, uint64_t seq, const char 
 /* Wait up to timeout_ms until the outbox is published (c->lock NOT held). */
 void cod_compute_flush_outbox(struct cod_compute *c, int timeout_ms);
 /* Deadline helper for CLOCK_MONOTONIC condition variables. */
-void cod_compute_deadline(struct timespec *ts, int64_t ms_from_now);
 
 #endif

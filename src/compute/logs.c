@@ -639,7 +639,7 @@ static void *server_main(void *arg)
 		pthread_mutex_lock(&srv->lock);
 		if (!srv->req_head && (!busy || !srv->streams) && (!srv->stopping || srv->streams)) {
 			struct timespec ts;
-			cod_compute_deadline(&ts, srv->streams ? POLL_MS : 1000);
+			cod_mono_deadline(&ts, srv->streams ? POLL_MS : 1000);
 			pthread_cond_timedwait(&srv->cond, &srv->lock, &ts);
 		}
 	}
@@ -692,11 +692,7 @@ int cod_log_server_start(struct cod_compute *c, struct cod_error **err)
 	srv->c = c;
 	srv->subject = cod_subject_logs(c->node_id);
 	pthread_mutex_init(&srv->lock, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&srv->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	cod_cond_init_mono(&srv->cond);
 	c->logs = srv;
 	if (cod_nats_subscribe(c->nc, srv->subject, on_message, srv, err) < 0)
 		return -1;

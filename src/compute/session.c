@@ -288,7 +288,7 @@ static void update_info(struct cod_compute *c)
 static void wait_until(struct cod_compute *c, pthread_cond_t *cond, int64_t deadline_ms)
 {
 	struct timespec ts;
-	cod_compute_deadline(&ts, deadline_ms - cod_mono_ms());
+	cod_mono_deadline(&ts, deadline_ms - cod_mono_ms());
 	pthread_cond_timedwait(cond, &c->lock, &ts);
 }
 

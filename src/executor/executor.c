@@ -58,11 +58,7 @@ void cod_executor_run_init(struct cod_executor_run *run, size_t output_cap)
 	memset(run, 0, sizeof(*run));
 	pthread_mutex_init(&run->lock, NULL);
 	/* Deadlines are on the monotonic clock, as cod_mono_ms(). */
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&run->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	cod_cond_init_mono(&run->cond);
 	cod_buf_init(&run->out.buf, output_cap);
 	cod_buf_init(&run->err.buf, output_cap);
 	run->out.fd = -1;
@@ -115,13 +111,7 @@ bool cod_executor_wait(struct cod_executor_run *run, int64_t deadline_ms)
 		if (left <= 0)
 			break;
 		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		cod_mono_deadline(&ts, left);
 		pthread_cond_timedwait(&run->cond, &run->lock, &ts);
 	}
 	bool c = run->cancelled;

@@ -242,11 +242,7 @@ struct cod_broker *cod_broker_new(int64_t visibility_timeout_ms, int64_t max_del
 {
 	struct cod_broker *b = xcalloc(1, sizeof(*b));
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&b->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	cod_cond_init_mono(&b->cond);
 	b->visibility_ms = visibility_timeout_ms > 0 ? visibility_timeout_ms : 60000;
 	b->max_deliveries = max_deliveries > 0 ? max_deliveries : 10;
 	b->delayed.by_due = true;
@@ -329,14 +325,7 @@ int cod_broker_dequeue(struct cod_broker *b, int64_t timeout_ms, struct cod_eval
 		}
 		int64_t wake = deadline < next ? deadline : next;
 		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		int64_t wait_ms = wake - now;
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (wait_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		cod_mono_deadline(&ts, wake - now);
 		pthread_cond_timedwait(&b->cond, &b->lock, &ts);
 	}
 }

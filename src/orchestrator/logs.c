@@ -115,17 +115,6 @@ struct cod_log_proxy {
 
 /* ------------------------------------------------------------ helpers */
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
 static void frame_free(struct log_frame *f)
 {
 	free(f->type);
@@ -469,11 +458,7 @@ int cod_log_stream_open(struct cod_log_proxy *p, const struct cod_log_query *q,
 	s->follow = q->follow;
 	s->sink = *sink;
 	cod_job_free(job);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	cod_cond_init_mono(&s->cond);
 	if (!cod_str_empty(q->execution_id)) {
 		s->execution_id = resolve_execution(p, s->namespace_, s->job_id, q->execution_id, err);
 		if (!s->execution_id) {
@@ -805,7 +790,7 @@ static void *stream_main(void *arg)
 				queued = sub->head != NULL;
 			if (!queued && !s->stop && !p->stopping) {
 				struct timespec ts;
-				deadline_in(&ts, 200);
+				cod_mono_deadline(&ts, 200);
 				pthread_cond_timedwait(&s->cond, &p->lock, &ts);
 			}
 			pthread_mutex_unlock(&p->lock);

@@ -237,13 +237,7 @@ static void check_timeouts(struct cod_orchestrator *o)
 static bool wait_stopping(struct cod_orchestrator *o, int64_t ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	cod_mono_deadline(&ts, ms);
 	pthread_mutex_lock(&o->lock);
 	while (!o->stopping) {
 		if (pthread_cond_timedwait(&o->cond, &o->lock, &ts) == ETIMEDOUT)
@@ -334,13 +328,9 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	pthread_mutex_init(&o->send_lock, NULL);
 	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");
 	o->fault_duplicate = fault && *fault && strcmp(fault, "0");
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&o->cond, &attr);
-	pthread_cond_init(&o->inbox_cond, &attr);
-	pthread_cond_init(&o->dispatch_cond, &attr);
-	pthread_condattr_destroy(&attr);
+	cod_cond_init_mono(&o->cond);
+	cod_cond_init_mono(&o->inbox_cond);
+	cod_cond_init_mono(&o->dispatch_cond);
 	o->sched_cfg.queue_backoff_ms = cfg->orch_queue_backoff_ms;
 	o->sched_cfg.retry_attempts = cfg->orch_retry_attempts;
 	o->sched_cfg.retry_backoff_ms = cfg->orch_retry_backoff_ms;

@@ -391,7 +391,7 @@ int cod_nats_connect(const struct cod_nats_opts *o, struct cod_nats **out, struc
 	}
 	struct cod_nats *nc = xcalloc(1, sizeof(*nc));
 	pthread_mutex_init(&nc->lock, NULL);
-	pthread_cond_init(&nc->cond, NULL);
+	cod_cond_init_mono(&nc->cond);
 	nc->url = redact_url(o->url);
 	nc->on_state = o->on_state;
 	nc->ctx = o->ctx;
@@ -551,17 +551,6 @@ bool cod_nats_connected(struct cod_nats *nc)
 	return nc && nc->conn && natsConnection_Status(nc->conn) == NATS_CONN_STATUS_CONNECTED;
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
 void cod_nats_close(struct cod_nats *nc)
 {
 	if (!nc)
@@ -581,7 +570,7 @@ void cod_nats_close(struct cod_nats *nc)
 
 	/* Wait until no libnats thread can call into our closures. */
 	struct timespec deadline;
-	deadline_in(&deadline, CLOSE_WAIT_MS);
+	cod_mono_deadline(&deadline, CLOSE_WAIT_MS);
 	bool all_done = true;
 	pthread_mutex_lock(&nc->lock);
 	for (;;) {
