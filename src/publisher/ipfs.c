@@ -33,8 +33,7 @@ static int publish(const struct cod_publish_ctx *ctx, struct cod_spec_config *re
 {
 	struct cod_unixfs_opts o = cod_unixfs_defaults(1);
 	struct cod_cid root;
-	uint64_t size = 0;
-	if (cod_ipfs_add(endpoint_of(ctx->cfg), ctx->results_dir, &o, ctx->exec_dir, 0, &root, &size, err) < 0)
+	if (cod_ipfs_add(endpoint_of(ctx->cfg), ctx->results_dir, &o, ctx->exec_dir, 0, &root, NULL, err) < 0)
 		return -1;
 	cleanup_free char *cid = cod_cid_string(&root);
 	result->type = xstrdup("ipfs");

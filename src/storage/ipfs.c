@@ -106,15 +106,6 @@ static int rpc(const char *base, const char *call, const char *form_file, struct
 	return -1;
 }
 
-bool cod_ipfs_alive(const char *endpoint, int64_t timeout_ms)
-{
-	cleanup_free char *base = cod_ipfs_api_url(endpoint, NULL);
-	if (!base)
-		return false;
-	cleanup_buf struct cod_buf out = COD_BUF_INIT;
-	return rpc(base, "version", NULL, &out, 1 << 16, timeout_ms, NULL, NULL, NULL) == 0;
-}
-
 /* ---------------------------------------------------------------- get */
 
 struct walk {

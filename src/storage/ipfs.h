@@ -52,7 +52,4 @@ int cod_ipfs_get(const struct cod_ipfs_get_opts *o, const char *cid, const char 
 int cod_ipfs_add(const char *endpoint, const char *path, const struct cod_unixfs_opts *uo, const char *tmp_dir,
 		 int64_t timeout_ms, struct cod_cid *root, uint64_t *bytes, struct cod_error **err);
 
-/* Whether the node answers /api/v0/version within timeout_ms. */
-bool cod_ipfs_alive(const char *endpoint, int64_t timeout_ms);
-
 #endif
