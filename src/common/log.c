@@ -1,11 +1,13 @@
 #include "common/log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/banned.h"
 
@@ -45,12 +47,30 @@ void cod_log(enum cod_log_level level, const char *component, const char *fmt, .
 	gmtime_r(&ts.tv_sec, &tm);
 	char when[32];
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* One write per line: lines from several threads or processes
+	 * sharing the file never interleave, and a line costs one system
+	 * call. Longer lines are cut (a log line is not a data channel). */
+	char line[2048];
+	int n = snprintf(line, sizeof(line), "%s.%03ldZ %-5s %s: ", when, ts.tv_nsec / 1000000, names[level],
+			 component);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
 	va_list ap;
 	va_start(ap, fmt);
-	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "%s.%03ldZ %-5s %s: ", when, ts.tv_nsec / 1000000, names[level], component);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	pthread_mutex_unlock(&log_lock);
+	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
 	va_end(ap);
+	len += n < 0 ? 0 : (size_t)n < sizeof(line) - len ? (size_t)n : sizeof(line) - len - 1;
+	if (len == sizeof(line) - 1)
+		memcpy(line + len - 3, "...", 3);
+	line[len++] = '\n';
+	pthread_mutex_lock(&log_lock);
+	fflush(stderr);
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(STDERR_FILENO, line + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	pthread_mutex_unlock(&log_lock);
 }
