@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "common/json_fast.h"
 #include "common/mem.h"
 #include "common/banned.h"
 
@@ -17,7 +18,7 @@
 json_t *cod_json_parse(const char *text, size_t len, struct cod_error **err)
 {
 	json_error_t je;
-	json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+	json_t *v = cod_json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
 	if (!v) {
 		cod_error_set(err, COD_E_BAD_REQUEST, "invalid JSON at line %d column %d: %s", je.line,
 			      je.column, je.text);

@@ -33,6 +33,8 @@ void cod_random_bytes(void *buf, size_t n);
 bool cod_str_has_prefix(const char *s, const char *prefix);
 bool cod_str_has_suffix(const char *s, const char *suffix);
 bool cod_str_empty(const char *s);
+/* The value of hexadecimal digit c (either case), -1 when it is none. */
+int cod_hex_digit(int c);
 /* Trim ASCII whitespace in place, returning s. */
 char *cod_str_trim(char *s);
 /* Lowercase copy. */

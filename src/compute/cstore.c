@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/json_fast.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/util.h"
@@ -261,7 +262,7 @@ void cod_cstore_close(struct cod_cstore *s)
 static struct cod_execution *decode_doc(const char *text, struct cod_error **err)
 {
 	json_error_t jerr;
-	json_t *v = json_loads(text, 0, &jerr);
+	json_t *v = cod_json_loads(text, 0, &jerr);
 	if (!v) {
 		cod_error_set(err, COD_E_DATASTORE, "compute store: corrupt execution: %s", jerr.text);
 		return NULL;

@@ -355,17 +355,8 @@ void *cod_compute_ctrl_main(void *arg)
 /* Publish one stored message as an envelope. */
 static int publish(struct cod_compute *c, const struct cod_cstore_msg *m)
 {
-	json_t *payload = json_loads(m->payload, 0, NULL);
-	struct cod_envelope env = {
-	    .type = m->type,
-	    .seq = m->seq,
-	    .source = c->node_id,
-	    .time = m->create_time,
-	    .payload = json_is_object(payload) ? payload : NULL,
-	};
 	size_t len;
-	cleanup_free char *text = cod_envelope_encode(&env, &len);
-	json_decref(payload);
+	cleanup_free char *text = cod_envelope_encode_text(m->type, m->seq, c->node_id, m->create_time, m->payload, &len);
 	struct cod_error *err = NULL;
 	if (cod_nats_publish(c->nc, c->subj_out, text, len, &err) < 0) {
 		cod_warn("compute", "publish %s seq=%llu: %s", m->type, (unsigned long long)m->seq,

@@ -22,12 +22,7 @@
 /* The envelope of a stored message (heap text). */
 static char *encode(struct cod_orchestrator *o, const struct cod_outbox_msg *m, size_t *len)
 {
-	json_t *payload = json_loads(m->payload, 0, NULL);
-	struct cod_envelope env = {.type = m->type, .seq = m->seq, .source = o->self.node_id,
-				   .time = cod_now_ns(), .payload = payload ? payload : json_object()};
-	char *text = cod_envelope_encode(&env, len);
-	json_decref(env.payload);
-	return text;
+	return cod_envelope_encode_text(m->type, m->seq, o->self.node_id, cod_now_ns(), m->payload, len);
 }
 
 /* Record that node_id has everything up to last, unless its position

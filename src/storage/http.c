@@ -262,21 +262,13 @@ char *cod_url_encode(const char *s, bool keep_slash)
 	return cod_buf_detach(&b, NULL);
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 char *cod_url_decode(const char *s, bool plus_space)
 {
 	struct cod_buf b = COD_BUF_INIT;
 	cod_buf_addstr(&b, "");
 	for (const char *p = s; *p; p++) {
 		if (*p == '%') {
-			int h = hexval((unsigned char)p[1]), l = h >= 0 ? hexval((unsigned char)p[2]) : -1;
+			int h = cod_hex_digit((unsigned char)p[1]), l = h >= 0 ? cod_hex_digit((unsigned char)p[2]) : -1;
 			if (h < 0 || l < 0) {
 				cod_buf_release(&b);
 				return NULL;

@@ -34,14 +34,6 @@ static int b64(int c)
 	return -1;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Decode a data: URI into out. Whitespace inside base64 data is ignored
  * (YAML block scalars fold long URIs over lines). */
 int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error **err)
@@ -79,8 +71,8 @@ int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error *
 	}
 	for (; *d; d++) {
 		char ch = *d;
-		if (ch == '%' && hexval((unsigned char)d[1]) >= 0 && hexval((unsigned char)d[2]) >= 0) {
-			ch = (char)(hexval((unsigned char)d[1]) * 16 + hexval((unsigned char)d[2]));
+		if (ch == '%' && cod_hex_digit((unsigned char)d[1]) >= 0 && cod_hex_digit((unsigned char)d[2]) >= 0) {
+			ch = (char)(cod_hex_digit((unsigned char)d[1]) * 16 + cod_hex_digit((unsigned char)d[2]));
 			d += 2;
 		}
 		if (cod_buf_add(out, &ch, 1) < 0)

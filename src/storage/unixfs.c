@@ -192,17 +192,6 @@ uint8_t *cod_base32_decode(const char *s, size_t *len)
 	return out;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static uint8_t *base16_decode(const char *s, size_t *len)
 {
 	size_t sl = strlen(s);
@@ -210,7 +199,7 @@ static uint8_t *base16_decode(const char *s, size_t *len)
 		return NULL;
 	uint8_t *out = xmalloc(sl / 2 + 1);
 	for (size_t i = 0; i < sl; i += 2) {
-		int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
+		int hi = cod_hex_digit(s[i]), lo = cod_hex_digit(s[i + 1]);
 		if (hi < 0 || lo < 0) {
 			free(out);
 			return NULL;

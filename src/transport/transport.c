@@ -13,6 +13,7 @@
 #include "transport/transport.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <nats/nats.h>
 
 #include "common/doc.h"
+#include "common/json_fast.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/util.h"
@@ -94,6 +96,29 @@ char *cod_envelope_encode(const struct cod_envelope *env, size_t *len)
 	return text;
 }
 
+static void add_string(struct cod_buf *b, const char *s)
+{
+	json_t *v = json_string(s ? s : "");
+	cod_json_emit(v ? v : json_string(""), 0, b);
+	json_decref(v);
+}
+
+char *cod_envelope_encode_text(const char *type, uint64_t seq, const char *source, int64_t time,
+			       const char *payload, size_t *len)
+{
+	struct cod_buf b = COD_BUF_INIT;
+	cod_buf_addstr(&b, "{\"Type\":");
+	add_string(&b, type);
+	cod_buf_addf(&b, ",\"Seq\":%" PRIu64 ",\"Source\":", seq);
+	add_string(&b, source);
+	cod_buf_addf(&b, ",\"Time\":%" PRId64 ",\"Payload\":", time);
+	const char *p = payload ? payload : "";
+	p += strspn(p, " \t\r\n");
+	cod_buf_addstr(&b, *p == '{' ? p : "{}");
+	cod_buf_addch(&b, '}');
+	return cod_buf_detach(&b, len);
+}
+
 static int malformed(struct cod_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int malformed(struct cod_error **err, const char *fmt, ...)
@@ -111,7 +136,7 @@ int cod_envelope_decode(const char *data, size_t len, struct cod_envelope *out, 
 	if (!data || !len)
 		return malformed(err, "empty message");
 	json_error_t jerr;
-	json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = cod_json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return malformed(err, "%s (at byte %d)", jerr.text, jerr.position);
 	int rc = -1;

@@ -138,6 +138,11 @@ struct cod_envelope {
 
 /* Encode to JSON text (heap, NUL-terminated). */
 char *cod_envelope_encode(const struct cod_envelope *env, size_t *len);
+/* The same for a payload that is already JSON text (an object, as stored
+ * in an outbox): it goes in as it is, without being parsed again; text
+ * that is not an object is sent as {}. */
+char *cod_envelope_encode_text(const char *type, uint64_t seq, const char *source, int64_t time,
+			       const char *payload, size_t *len);
 /* Decode; a malformed envelope is COD_E_BAD_REQUEST naming what is wrong. */
 int cod_envelope_decode(const char *data, size_t len, struct cod_envelope *out, struct cod_error **err);
 void cod_envelope_release(struct cod_envelope *env);

@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "common/doc.h"
 #include "common/error.h"
+#include "common/json_fast.h"
 #include "common/mem.h"
 #include "common/util.h"
 
@@ -246,6 +247,53 @@ static void atomic_writes_from_threads(void **state)
 	assert_int_equal(rmdir(dir), 0); /* no temporary files left */
 }
 
+/* The fast JSON reader gives jansson's tree, or jansson's error. */
+static void json_reader_matches_jansson(void **state)
+{
+	(void)state;
+	static const char *const texts[] = {
+	    "{\"ID\":\"e-1\",\"Seq\":-42,\"CPU\":0.25,\"Big\":1e300,\"On\":true,\"Off\":false,\"None\":null}",
+	    " [1, [2, [3, {}]], \"a\\\"b\\\\c\\/d\\n\\t\\u00e9\\u20ac\"] ",
+	    "{\"a\":1,\"a\":2}",	       /* later key wins */
+	    "{\"a\":01}",		       /* leading zero: error */
+	    "{\"a\":1} x",		       /* trailing text: error */
+	    "[9223372036854775808]",      /* too big: error */
+	    "[1e999]",		       /* overflow: error */
+	    "{\"s\":\"\\ud83d\\ude00\"}", /* surrogate pair: left to jansson */
+	    "{\"k\":\"\\u0000\"}",	       /* NUL: error */
+	    "{\"caf\xc3\xa9\":1}",	       /* UTF-8 key: left to jansson */
+	    "\"scalar\"",		       /* needs JSON_DECODE_ANY */
+	    "",
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		json_error_t fe, je;
+		json_t *fast = cod_json_loadb(texts[i], strlen(texts[i]), 0, &fe);
+		json_t *ref = json_loadb(texts[i], strlen(texts[i]), 0, &je);
+		assert_int_equal(!fast, !ref);
+		if (fast) {
+			char *a = json_dumps(fast, JSON_PRESERVE_ORDER), *b = json_dumps(ref, JSON_PRESERVE_ORDER);
+			assert_string_equal(a, b);
+			free(a);
+			free(b);
+		} else {
+			assert_string_equal(fe.text, je.text);
+			assert_int_equal(fe.position, je.position);
+		}
+		json_decref(fast);
+		json_decref(ref);
+	}
+	json_error_t e;
+	json_t *dup = cod_json_loadb("{\"a\":1,\"a\":2}", 13, JSON_REJECT_DUPLICATES, &e);
+	assert_null(dup);
+	assert_non_null(strstr(e.text, "duplicate"));
+	json_t *any = cod_json_loads("  \"x\" ", JSON_DECODE_ANY, NULL);
+	assert_string_equal(json_string_value(any), "x");
+	json_decref(any);
+	json_t *two = cod_json_loads("{\"a\":1,\"a\":2}", 0, NULL);
+	assert_int_equal(json_integer_value(json_object_get(two, "a")), 2);
+	json_decref(two);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,7 +302,7 @@ int main(void)
 		cmocka_unit_test(yaml_round_trip),    cmocka_unit_test(case_insensitive_get),
 		cmocka_unit_test(durations_and_ints), cmocka_unit_test(base64url),
 		cmocka_unit_test(ids_and_strings),    cmocka_unit_test(arena),
-		cmocka_unit_test(atomic_writes_from_threads),
+		cmocka_unit_test(atomic_writes_from_threads), cmocka_unit_test(json_reader_matches_jansson),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
