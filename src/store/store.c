@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/json_fast.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/util.h"
@@ -134,7 +135,7 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;",
 };
 
-#define JOB_COLS "id, namespace, name, state, version, revision, doc"
+#define JOB_COLS "id, namespace, name, state, version, revision, doc, modify_time"
 #define EXEC_COLS                                                                                            \
 	"id, job_id, namespace, node_id, job_version, partition_index, compute_state, desired_state, "       \
 	"revision, create_time, modify_time, doc"
@@ -161,7 +162,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		      "modify_time = ?7, labels = ?8, doc = ?9 WHERE id = ?1",
     [ST_VERSION_INSERT] =
 	"INSERT INTO job_versions (job_id, version, create_time, doc) VALUES (?1, ?2, ?3, ?4)",
-    [ST_VERSION_GET] = "SELECT doc FROM job_versions WHERE job_id = ?1 AND version = ?2",
+    [ST_VERSION_GET] = "SELECT doc, create_time FROM job_versions WHERE job_id = ?1 AND version = ?2",
     [ST_VERSION_LIST] = "SELECT doc FROM job_versions WHERE job_id = ?1 ORDER BY version",
     [ST_HISTORY_INSERT] = "INSERT INTO job_history (job_id, job_version, execution_id, type, time, doc) "
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -209,6 +210,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_OUTBOX_PENDING] = "SELECT seq, type, payload, create_time FROM outbox "
 			  "WHERE node_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     [ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE node_id = ?1 AND seq <= ?2",
+    [ST_NODE_SEQ_SET] = "INSERT INTO node_seq (node_id, last_compute_seq) VALUES (?1, ?2) "
+			"ON CONFLICT (node_id) DO UPDATE SET last_compute_seq = excluded.last_compute_seq",
 };
 
 /* ----------------------------------------------------------- helpers */
@@ -288,7 +291,7 @@ char *store_dump(json_t *v)
 json_t *store_load(const char *text, const char *what, struct cod_error **err)
 {
 	json_error_t jerr;
-	json_t *v = json_loads(text, 0, &jerr);
+	json_t *v = cod_json_loads(text, 0, &jerr);
 	if (!v)
 		cod_error_set(err, COD_E_DATASTORE, "decode stored %s: %s (line %d)", what, jerr.text,
 			      jerr.line);
@@ -385,6 +388,7 @@ static int wal_mode(struct cod_store *store, struct store_conn *c, struct cod_er
 		cod_warn("store", "database \"%s\" stays in journal mode \"%s\": WAL is not available there",
 			 store->path, mode);
 		store->group_sync = false;
+		store->wal = false;
 	}
 	return 0;
 }
@@ -392,6 +396,7 @@ static int wal_mode(struct cod_store *store, struct store_conn *c, struct cod_er
 static struct store_conn *conn_open(struct cod_store *store, struct cod_error **err)
 {
 	struct store_conn *c = xcalloc(1, sizeof(*c));
+	c->store = store;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	int rc = sqlite3_open_v2(store->path, &c->db, flags, NULL);
 	if (rc != SQLITE_OK) {
@@ -778,6 +783,113 @@ static const char *sync_mode(void)
 	return "FULL";
 }
 
+/* ------------------------------------------------------- checkpoints */
+
+/* WAL frames after which the WAL is checkpointed (SQLite's default
+ * automatic checkpoint threshold). */
+#define CKPT_FRAMES 1000
+
+/* Frames the writer copies itself, at most, to finish a checkpoint. */
+#define CKPT_TAIL 256
+
+/*
+ * Called by SQLite on the writer after each commit (write_lock held).
+ * The checkpointer thread copies the bulk of the WAL while commits go
+ * on; but SQLite starts the WAL over only once every frame is copied,
+ * which a checkpoint running beside the writer never reaches. So when
+ * little is left after a background checkpoint, the writer copies that
+ * tail itself and its next transaction starts the WAL over.
+ */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct cod_store *store = arg;
+	if (frames < CKPT_FRAMES)
+		return SQLITE_OK;
+	pthread_mutex_lock(&store->ckpt_lock);
+	if (store->ckpt_done > frames)
+		store->ckpt_done = 0; /* the WAL started over since */
+	bool tail = !store->ckpt_busy && !store->ckpt_wanted && store->ckpt_done > 0 &&
+		    frames - store->ckpt_done <= CKPT_TAIL;
+	if (!tail && !store->ckpt_busy && !store->ckpt_wanted) {
+		store->ckpt_wanted = true;
+		pthread_cond_signal(&store->ckpt_cond);
+	}
+	pthread_mutex_unlock(&store->ckpt_lock);
+	if (tail) {
+		int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			cod_warn("store", "checkpoint \"%s\": %s", store->path, sqlite3_errmsg(db));
+		pthread_mutex_lock(&store->ckpt_lock);
+		store->ckpt_done = 0;
+		pthread_mutex_unlock(&store->ckpt_lock);
+	}
+	return SQLITE_OK;
+}
+
+/* A passive checkpoint neither waits for nor blocks readers and the
+ * writer; frames it cannot copy yet are copied the next time. */
+static void *checkpointer_main(void *arg)
+{
+	struct cod_store *store = arg;
+	pthread_mutex_lock(&store->ckpt_lock);
+	for (;;) {
+		while (!store->ckpt_wanted && !store->ckpt_stop)
+			pthread_cond_wait(&store->ckpt_cond, &store->ckpt_lock);
+		if (store->ckpt_stop)
+			break;
+		store->ckpt_wanted = false;
+		store->ckpt_busy = true;
+		pthread_mutex_unlock(&store->ckpt_lock);
+		int log_frames = 0, copied = 0;
+		int rc = sqlite3_wal_checkpoint_v2(store->ckpt_conn->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+						   &log_frames, &copied);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			cod_warn("store", "checkpoint \"%s\": %s", store->path, sqlite3_errmsg(store->ckpt_conn->db));
+		pthread_mutex_lock(&store->ckpt_lock);
+		store->ckpt_busy = false;
+		store->ckpt_done = rc == SQLITE_OK ? copied : 0;
+	}
+	pthread_mutex_unlock(&store->ckpt_lock);
+	return NULL;
+}
+
+static int start_checkpointer(struct cod_store *store, struct cod_error **err)
+{
+	if (!store->wal)
+		return 0; /* a rollback journal has nothing to checkpoint */
+	store->ckpt_conn = conn_open(store, err);
+	if (!store->ckpt_conn)
+		return -1;
+	int rc = pthread_create(&store->ckpt_thread, NULL, checkpointer_main, store);
+	if (rc != 0) {
+		conn_close(store->ckpt_conn);
+		store->ckpt_conn = NULL;
+		return cod_error_set(err, COD_E_INTERNAL, "start the checkpoint thread of \"%s\": %s",
+				     store->path, strerror(rc));
+	}
+	store->ckpt_running = true;
+	sqlite3_wal_hook(store->writer->db, on_wal_commit, store);
+	return 0;
+}
+
+/* Stop the checkpointer; closing the last connection checkpoints what
+ * is left. */
+static void stop_checkpointer(struct cod_store *store)
+{
+	if (store->writer)
+		sqlite3_wal_hook(store->writer->db, NULL, NULL);
+	if (store->ckpt_running) {
+		pthread_mutex_lock(&store->ckpt_lock);
+		store->ckpt_stop = true;
+		pthread_cond_signal(&store->ckpt_cond);
+		pthread_mutex_unlock(&store->ckpt_lock);
+		pthread_join(store->ckpt_thread, NULL);
+		store->ckpt_running = false;
+	}
+	conn_close(store->ckpt_conn);
+	store->ckpt_conn = NULL;
+}
+
 int cod_store_open(const char *path, struct cod_store **out, struct cod_error **err)
 {
 	if (cod_str_empty(path))
@@ -794,7 +906,11 @@ int cod_store_open(const char *path, struct cod_store **out, struct cod_error **
 	store->synchronous = sync_mode();
 	store->group_sync = !strcmp(store->synchronous, "FULL");
 	store->wal_fd = -1;
+	store->wal = true; /* until a connection finds otherwise */
+	store_job_cache_init(&store->job_cache);
 	pthread_mutex_init(&store->pool_lock, NULL);
+	pthread_mutex_init(&store->ckpt_lock, NULL);
+	cod_cond_init_mono(&store->ckpt_cond);
 	pthread_mutex_init(&store->write_lock, NULL);
 	pthread_mutex_init(&store->sync_lock, NULL);
 	pthread_cond_init(&store->sync_cond, NULL);
@@ -811,7 +927,7 @@ int cod_store_open(const char *path, struct cod_store **out, struct cod_error **
 	}
 	/* The first connection becomes the writer. */
 	store->writer = c;
-	if (migrate(store, c, err) < 0) {
+	if (migrate(store, c, err) < 0 || start_checkpointer(store, err) < 0) {
 		cod_store_close(store);
 		return -1;
 	}
@@ -823,6 +939,7 @@ void cod_store_close(struct cod_store *store)
 {
 	if (!store)
 		return;
+	stop_checkpointer(store);
 	pthread_mutex_lock(&store->pool_lock);
 	struct store_conn *c = store->idle;
 	store->idle = NULL;
@@ -848,6 +965,9 @@ void cod_store_close(struct cod_store *store)
 	pthread_cond_destroy(&store->sync_cond);
 	pthread_mutex_destroy(&store->share_lock);
 	pthread_cond_destroy(&store->share_cond);
+	pthread_mutex_destroy(&store->ckpt_lock);
+	pthread_cond_destroy(&store->ckpt_cond);
+	store_job_cache_release(&store->job_cache);
 	if (store->wal_fd >= 0)
 		close(store->wal_fd);
 	free(store->path);

@@ -58,6 +58,7 @@ enum store_stmt {
 	ST_OUTBOX_INSERT,
 	ST_OUTBOX_PENDING,
 	ST_OUTBOX_ACK,
+	ST_NODE_SEQ_SET,
 	ST__COUNT
 };
 
@@ -69,6 +70,7 @@ enum store_stmt {
 #define STORE_EXEC_LIST_STMTS 64
 
 struct store_conn {
+	struct cod_store *store; /* the store it belongs to */
 	sqlite3 *db;
 	sqlite3_stmt *stmts[ST__COUNT];
 	sqlite3_stmt *list_stmts[STORE_LIST_STMTS];
@@ -76,8 +78,35 @@ struct store_conn {
 	struct store_conn *next; /* idle list */
 };
 
+/* Decoded jobs (store_cache.c). */
+enum store_job_kind { STORE_JOB_CURRENT, STORE_JOB_VERSION };
+#define STORE_JOB_CACHE_SIZE 64
+struct store_cached_job {
+	struct cod_job *job; /* NULL: a free slot */
+	char *id;
+	uint32_t hash; /* of id */
+	enum store_job_kind kind;
+	uint64_t number; /* revision (current) or version */
+	int64_t written; /* modify_time (current) or create_time (version) */
+	uint64_t used;	 /* clock at the last use */
+};
+struct store_job_cache {
+	pthread_mutex_t lock;
+	struct store_cached_job entries[STORE_JOB_CACHE_SIZE];
+	uint64_t clock;
+};
+void store_job_cache_init(struct store_job_cache *jc);
+void store_job_cache_release(struct store_job_cache *jc);
+/* A copy of the cached job, caller frees; NULL when not cached. */
+struct cod_job *store_job_cache_get(struct cod_store *store, enum store_job_kind kind, const char *id,
+				    uint64_t number, int64_t written);
+/* Keep a copy of job (the caller keeps job). */
+void store_job_cache_put(struct cod_store *store, enum store_job_kind kind, const char *id, uint64_t number,
+			 int64_t written, const struct cod_job *job);
+
 struct cod_store {
 	char *path;
+	struct store_job_cache job_cache;
 	pthread_mutex_t pool_lock;
 	struct store_conn *idle; /* connections nobody is using */
 	size_t nconns;		 /* open connections, idle or not */
@@ -104,6 +133,19 @@ struct cod_store {
 	pthread_cond_t share_cond;
 	struct store_share *share_head, *share_tail;
 	bool sharing;
+
+	/* Checkpoints (store.c): the writer's commits only count WAL frames;
+	 * a thread of its own copies them into the database on its own
+	 * connection, so no commit waits for a checkpoint. */
+	bool wal;			 /* the database is in WAL mode */
+	struct store_conn *ckpt_conn; /* the checkpointer's connection */
+	pthread_t ckpt_thread;
+	bool ckpt_running;		/* ckpt_thread was started */
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
+	bool ckpt_wanted, ckpt_stop; /* ckpt_lock */
+	bool ckpt_busy;		     /* a background checkpoint runs (ckpt_lock) */
+	int ckpt_done;		     /* WAL frames copied by the last one (ckpt_lock) */
 };
 
 /* An open transaction on a borrowed connection. */

@@ -61,7 +61,12 @@ static struct cod_job *job_load(struct store_conn *c, const char *id, struct cod
 		store_dberr(c, err, "load job");
 		return NULL;
 	}
-	return job_decode(store_col_text(s, 6), err);
+	uint64_t revision = (uint64_t)sqlite3_column_int64(s, 5);
+	int64_t written = sqlite3_column_int64(s, 7);
+	struct cod_job *job = store_job_cache_get(c->store, STORE_JOB_CURRENT, id, revision, written);
+	if (!job && (job = job_decode(store_col_text(s, 6), err)))
+		store_job_cache_put(c->store, STORE_JOB_CURRENT, id, revision, written, job);
+	return job;
 }
 
 struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_t version,
@@ -83,7 +88,11 @@ struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_
 		store_dberr(c, err, "load job version");
 		return NULL;
 	}
-	return job_decode(store_col_text(s, 0), err);
+	int64_t written = sqlite3_column_int64(s, 1);
+	struct cod_job *job = store_job_cache_get(c->store, STORE_JOB_VERSION, id, version, written);
+	if (!job && (job = job_decode(store_col_text(s, 0), err)))
+		store_job_cache_put(c->store, STORE_JOB_VERSION, id, version, written, job);
+	return job;
 }
 
 /* Labels as stored in the labels column (NULL when there are none). */

@@ -236,12 +236,9 @@ void cod_outbox_msg_release(struct cod_outbox_msg *m)
 
 int cod_store_tx_set_compute_seq(struct cod_store_tx *tx, const char *node_id, uint64_t seq, struct cod_error **err)
 {
-	cleanup_finalize sqlite3_stmt *s = NULL;
-	if (sqlite3_prepare_v2(tx->conn->db,
-			       "INSERT INTO node_seq (node_id, last_compute_seq) VALUES (?1, ?2) "
-			       "ON CONFLICT (node_id) DO UPDATE SET last_compute_seq = excluded.last_compute_seq",
-			       -1, &s, NULL) != SQLITE_OK)
-		return store_dberr(tx->conn, err, "save node sequence");
+	cleanup_stmt sqlite3_stmt *s = store_stmt(tx->conn, ST_NODE_SEQ_SET, err);
+	if (!s)
+		return cod_error_wrap(err, "save node sequence");
 	store_bind_text(s, 1, node_id);
 	store_bind_i64(s, 2, (int64_t)seq);
 	return store_step_done(tx->conn, s, err, "save node sequence");
