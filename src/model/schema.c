@@ -616,10 +616,29 @@ json_t *cod_schema_encode(const struct cod_schema *s, const void *in)
 static bool utf8_valid(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	for (size_t i = 0, n; i < len; i += n)
+	for (size_t i = 0, n; i < len; i += n) {
+		if (s[i] < 0x80) { /* ASCII, most of what is stored */
+			n = 1;
+			continue;
+		}
 		if (!(n = cod_utf8_seq(s + i, len - i)))
 			return false;
+	}
 	return true;
+}
+
+/* A decimal integer, without printf's format parsing. */
+static void dump_i64(struct cod_buf *b, int64_t v)
+{
+	char digits[24], *end = digits + sizeof(digits), *p = end;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	cod_buf_add(b, p, (size_t)(end - p));
 }
 
 /* A JSON string as json_dumps() writes it (no ASCII or slash escaping);
@@ -693,11 +712,11 @@ static void dump_field(struct cod_buf *b, const struct cod_field *f, const void 
 		dump_string(b, *(char *const *)p);
 		return;
 	case COD_F_INT:
-		cod_buf_addf(b, "%lld", (long long)*(const int64_t *)p);
+		dump_i64(b, *(const int64_t *)p);
 		return;
 	case COD_F_UINT: {
 		uint64_t x = *(const uint64_t *)p;
-		cod_buf_addf(b, "%lld", (long long)(x > INT64_MAX ? INT64_MAX : x));
+		dump_i64(b, (int64_t)(x > INT64_MAX ? INT64_MAX : x));
 		return;
 	}
 	case COD_F_BOOL:
@@ -706,7 +725,7 @@ static void dump_field(struct cod_buf *b, const struct cod_field *f, const void 
 	case COD_F_ENUM: {
 		int x = *(const int *)p;
 		if (f->enm->as_int)
-			cod_buf_addf(b, "%d", x);
+			dump_i64(b, x);
 		else
 			dump_string(b, x < 0 || (size_t)x >= f->enm->n ? NULL : f->enm->names[x]);
 		return;
