@@ -359,7 +359,7 @@ static int mode_scheduler(int execs, int nnodes, const char *dir)
 		job->tasks[0].resources.cpu = xstrdup("100m");
 		job->tasks[0].resources.memory = xstrdup("64Mb");
 		struct cod_submit_result sr = {0};
-		if (cod_store_submit_job(store, job, false, &sr, &err) < 0) {
+		if (cod_store_submit_job(store, job, false, NULL, NULL, &sr, &err) < 0) {
 			fprintf(stderr, "submit: %s\n", err->message);
 			return 1;
 		}
@@ -422,7 +422,7 @@ static int mode_populate(const char *dir, int n)
 		job->tasks[0].name = xstrdup("main");
 		job->tasks[0].engine.type = xstrdup("noop");
 		struct cod_submit_result sr = {0};
-		if (cod_store_submit_job(store, job, false, &sr, &err) < 0) {
+		if (cod_store_submit_job(store, job, false, NULL, NULL, &sr, &err) < 0) {
 			fprintf(stderr, "submit: %s\n", err->message);
 			return 1;
 		}

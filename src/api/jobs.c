@@ -20,6 +20,12 @@ static void notify_eval(struct cod_api_request *req, const char *eval_id)
 		req->ctx->on_evaluation(req->ctx->hook_arg, eval_id);
 }
 
+/* The submission committed: schedule it while its sync runs. */
+static void submitted(void *arg, const struct cod_submit_result *res)
+{
+	notify_eval(arg, res->eval_id);
+}
+
 static const char *ns_of(const struct cod_api_request *req)
 {
 	const char *ns = cod_api_query(req, "namespace");
@@ -78,13 +84,12 @@ static int submit(struct cod_api_request *req, json_t **out, struct cod_error **
 	if (req->ctx->self && req->ctx->self->node_id)
 		cod_kvlist_set(&job->meta, "bacalhau.org/orchestrator.id", req->ctx->self->node_id);
 	struct cod_submit_result res = {0};
-	int rc = cod_store_submit_job(req->ctx->store, job, json_is_true(force_v), &res, err);
+	int rc = cod_store_submit_job(req->ctx->store, job, json_is_true(force_v), submitted, req, &res, err);
 	cod_job_free(job);
 	if (rc < 0) {
 		cod_strlist_release(&warnings);
 		return -1;
 	}
-	notify_eval(req, res.eval_id);
 	for (size_t i = 0; i < res.warnings.n; i++)
 		cod_strlist_add(&warnings, res.warnings.items[i]);
 	*out = json_pack("{s:s, s:s, s:o}", "JobID", res.job_id, "EvaluationID", res.eval_id ? res.eval_id : "",

@@ -600,6 +600,7 @@ int cod_store_commit(struct cod_store_tx *tx, struct cod_error **err)
 /* One request of store_write_shared(), on its caller's stack. */
 struct store_share {
 	store_write_fn fn;
+	store_committed_fn committed;
 	void *arg;
 	struct cod_error *err;
 	int rc;
@@ -626,8 +627,17 @@ static void run_shared(struct cod_store *store, struct store_share *batch)
 		if (rc == 0)
 			rc = run_stmt(tx.conn, ST_RELEASE, &err, "release savepoint");
 	}
-	if (tx.conn)
+	if (tx.conn) {
+		/* Committed requests may act before the sync (see
+		 * store_write_shared); nothing is acknowledged before it. */
+		tx.nowait = true;
 		rc = store_tx_end(&tx, rc, &err);
+		for (struct store_share *r = batch; rc == 0 && r; r = r->next)
+			if (r->rc == 0 && r->committed)
+				r->committed(r->arg);
+		if (rc == 0)
+			rc = cod_store_sync(store, &err);
+	}
 	for (struct store_share *r = batch; r; r = r->next) {
 		if (rc == 0 || r->rc < 0)
 			continue;
@@ -638,9 +648,10 @@ static void run_shared(struct cod_store *store, struct store_share *batch)
 	cod_error_free(err);
 }
 
-int store_write_shared(struct cod_store *store, store_write_fn fn, void *arg, struct cod_error **err)
+int store_write_shared(struct cod_store *store, store_write_fn fn, store_committed_fn committed, void *arg,
+		       struct cod_error **err)
 {
-	struct store_share req = {.fn = fn, .arg = arg};
+	struct store_share req = {.fn = fn, .committed = committed, .arg = arg};
 	pthread_mutex_lock(&store->share_lock);
 	if (store->share_tail)
 		store->share_tail->next = &req;

@@ -66,9 +66,13 @@ void cod_submit_result_release(struct cod_submit_result *r);
  * (COD_E_BAD_REQUEST "no changes detected for job ...", hint --force)
  * unless force. job->id is assigned (j-<uuid>) for a new job; job's state,
  * version, revision and times are filled in on success.
+ * committed (may be NULL) is called with arg and the result once the
+ * submission has committed, possibly before it is durable (so that the
+ * evaluation is scheduled during the sync); the call returns after it is.
  */
-int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool force,
-			 struct cod_submit_result *out, struct cod_error **err);
+typedef void (*cod_store_submitted_fn)(void *arg, const struct cod_submit_result *res);
+int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool force, cod_store_submitted_fn committed,
+			 void *arg, struct cod_submit_result *out, struct cod_error **err);
 
 /* Resolve a job reference to its full ID (heap). */
 int cod_store_resolve_job(struct cod_store *store, const char *ns, const char *ref, char **job_id,

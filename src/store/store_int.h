@@ -176,7 +176,14 @@ int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err);
  * on whichever thread combines, while its caller waits; its rc (or the
  * commit's failure) is the caller's result, filling *err. */
 typedef int (*store_write_fn)(struct cod_store_tx *tx, void *arg, struct cod_error **err);
-int store_write_shared(struct cod_store *store, store_write_fn fn, void *arg, struct cod_error **err);
+/* committed (may be NULL) runs once the transaction has committed and
+ * before its WAL sync, on the combining thread: work that another commit
+ * will follow (queueing an evaluation whose plan syncs before it sends
+ * anything) need not wait for the sync; the caller still returns after
+ * it, so nothing is acknowledged before it is durable. */
+typedef void (*store_committed_fn)(void *arg);
+int store_write_shared(struct cod_store *store, store_write_fn fn, store_committed_fn committed, void *arg,
+		       struct cod_error **err);
 
 /* A cached statement, reset and with no bindings. */
 sqlite3_stmt *store_stmt(struct store_conn *c, enum store_stmt id, struct cod_error **err);

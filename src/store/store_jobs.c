@@ -434,6 +434,8 @@ struct submit_args {
 	struct cod_job *job;
 	bool force;
 	struct cod_submit_result *out;
+	cod_store_submitted_fn committed;
+	void *committed_arg;
 };
 
 static int submit_shared(struct cod_store_tx *tx, void *arg, struct cod_error **err)
@@ -442,8 +444,15 @@ static int submit_shared(struct cod_store_tx *tx, void *arg, struct cod_error **
 	return submit_tx(tx, a->job, a->force, a->out, err);
 }
 
-int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool force,
-			 struct cod_submit_result *out, struct cod_error **err)
+static void submit_committed(void *arg)
+{
+	struct submit_args *a = arg;
+	if (a->committed)
+		a->committed(a->committed_arg, a->out);
+}
+
+int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool force, cod_store_submitted_fn committed,
+			 void *committed_arg, struct cod_submit_result *out, struct cod_error **err)
 {
 	memset(out, 0, sizeof(*out));
 	if (cod_str_empty(job->namespace_)) {
@@ -461,8 +470,9 @@ int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool forc
 	memset(&job->state, 0, sizeof(job->state));
 
 	/* Concurrent submissions share a transaction and its sync. */
-	struct submit_args args = {.job = job, .force = force, .out = out};
-	int rc = store_write_shared(store, submit_shared, &args, err);
+	struct submit_args args = {
+	    .job = job, .force = force, .out = out, .committed = committed, .committed_arg = committed_arg};
+	int rc = store_write_shared(store, submit_shared, submit_committed, &args, err);
 
 	if (rc == 0) {
 		free(orig_id);

@@ -73,7 +73,7 @@ static char *submit(struct cod_store *store, const char *name, const char *ns)
 	struct cod_job *job = new_job(name, ns);
 	struct cod_submit_result res;
 	struct cod_error *err = NULL;
-	if (cod_store_submit_job(store, job, false, &res, &err) < 0)
+	if (cod_store_submit_job(store, job, false, NULL, NULL, &res, &err) < 0)
 		fail_msg("submit: %s", err->message);
 	char *id = steal_pointer(&res.job_id);
 	cod_submit_result_release(&res);
@@ -194,7 +194,7 @@ static void test_submit_new(void **state)
 	struct cod_submit_result res;
 	struct cod_error *err = NULL;
 
-	assert_int_equal(cod_store_submit_job(store, job, false, &res, &err), 0);
+	assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), 0);
 	assert_true(cod_str_has_prefix(res.job_id, "j-"));
 	assert_int_equal(strlen(res.job_id), 38);
 	assert_non_null(res.eval_id);
@@ -249,7 +249,7 @@ static void test_submit_new(void **state)
 	/* Name defaults to the ID. */
 	struct cod_job *anon = new_job(NULL, NULL);
 	struct cod_submit_result res2;
-	assert_int_equal(cod_store_submit_job(store, anon, false, &res2, &err), 0);
+	assert_int_equal(cod_store_submit_job(store, anon, false, NULL, NULL, &res2, &err), 0);
 	assert_string_equal(anon->name, res2.job_id);
 	cod_submit_result_release(&res2);
 	cod_job_free(anon);
@@ -257,7 +257,7 @@ static void test_submit_new(void **state)
 	/* A client ID already in use is a conflict. */
 	struct cod_job *dup = new_job("other", NULL);
 	dup->id = xstrdup(res.job_id);
-	expect_error(cod_store_submit_job(store, dup, false, &res2, &err), &err, COD_E_CONFLICT, res.job_id);
+	expect_error(cod_store_submit_job(store, dup, false, NULL, NULL, &res2, &err), &err, COD_E_CONFLICT, res.job_id);
 	assert_string_equal(dup->id, res.job_id);
 	assert_int_equal(dup->version, 0);
 	cod_job_free(dup);
@@ -277,7 +277,7 @@ static void test_update_by_name(void **state)
 	struct cod_job *job = new_job("web", NULL);
 	job->priority = 9;
 	struct cod_submit_result res;
-	assert_int_equal(cod_store_submit_job(store, job, false, &res, &err), 0);
+	assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), 0);
 	assert_true(res.updated);
 	assert_string_equal(res.job_id, id);
 	assert_int_equal(res.version, 2);
@@ -327,7 +327,7 @@ static void test_update_by_name(void **state)
 	struct cod_job *svc = new_job("web", NULL);
 	svc->type = COD_JOB_SERVICE;
 	struct cod_submit_result res2;
-	expect_error(cod_store_submit_job(store, svc, false, &res2, &err), &err, COD_E_BAD_REQUEST,
+	expect_error(cod_store_submit_job(store, svc, false, NULL, NULL, &res2, &err), &err, COD_E_BAD_REQUEST,
 		     "service");
 	cod_job_free(svc);
 
@@ -346,7 +346,7 @@ static void test_unchanged_refused_and_force(void **state)
 
 	struct cod_job *job = new_job("same", NULL);
 	struct cod_submit_result res;
-	expect_error(cod_store_submit_job(store, job, false, &res, &err), &err, COD_E_BAD_REQUEST,
+	expect_error(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), &err, COD_E_BAD_REQUEST,
 		     "no changes detected");
 	/* Nothing changed, in the store or in the job. */
 	assert_null(job->id);
@@ -361,7 +361,7 @@ static void test_unchanged_refused_and_force(void **state)
 	cod_job_free(cur);
 
 	/* The hint names --force. */
-	assert_int_equal(cod_store_submit_job(store, job, false, &res, &err), -1);
+	assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), -1);
 	assert_non_null(err->hint);
 	assert_non_null(strstr(err->hint, "--force"));
 	cod_error_free(err);
@@ -369,10 +369,10 @@ static void test_unchanged_refused_and_force(void **state)
 
 	/* A reserved meta key or another case of a resource string is not a change. */
 	cod_kvlist_set(&job->meta, "bacalhau.org/requester.id", "x");
-	expect_error(cod_store_submit_job(store, job, false, &res, &err), &err, COD_E_BAD_REQUEST,
+	expect_error(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), &err, COD_E_BAD_REQUEST,
 		     "no changes detected");
 
-	assert_int_equal(cod_store_submit_job(store, job, true, &res, &err), 0);
+	assert_int_equal(cod_store_submit_job(store, job, true, NULL, NULL, &res, &err), 0);
 	assert_true(res.updated);
 	assert_int_equal(res.version, 2);
 	assert_string_equal(res.job_id, id);
@@ -427,7 +427,7 @@ static void test_resolve(void **state)
 		struct cod_job *job = new_job(NULL, NULL);
 		job->id = xstrdup(ids[i]);
 		struct cod_submit_result res;
-		assert_int_equal(cod_store_submit_job(store, job, false, &res, &err), 0);
+		assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), 0);
 		assert_string_equal(res.job_id, ids[i]);
 		cod_submit_result_release(&res);
 		cod_job_free(job);
@@ -649,7 +649,7 @@ static void test_list_labels(void **state)
 		if (i % 5 == 0)
 			cod_kvlist_set(&job->labels, "bacalhau_canary", "true");
 		struct cod_submit_result res;
-		assert_int_equal(cod_store_submit_job(store, job, false, &res, &err), 0);
+		assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), 0);
 		ids[i] = steal_pointer(&res.job_id);
 		if (i % 3 == 0)
 			prod[nprod++] = ids[i];
@@ -818,7 +818,7 @@ static void test_rerun(void **state)
 	struct cod_job *job = new_job("again", NULL);
 	job->priority = 50;
 	struct cod_submit_result res;
-	assert_int_equal(cod_store_submit_job(store, job, false, &res, &err), 0);
+	assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), 0);
 	cod_submit_result_release(&res);
 	cod_job_free(job);
 	set_state(store, id, COD_JOB_COMPLETED);
@@ -915,7 +915,7 @@ static void test_history_filters(void **state)
 	struct cod_job *job = new_job("hist", NULL);
 	job->priority = 1;
 	struct cod_submit_result res;
-	assert_int_equal(cod_store_submit_job(store, job, false, &res, &err), 0);
+	assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), 0);
 	cod_submit_result_release(&res);
 	cod_job_free(job);
 	add_exec_event(store, id, 2, e2, "four");
@@ -1060,7 +1060,7 @@ static void test_executions(void **state)
 	struct cod_job *job = new_job("ex", NULL);
 	job->priority = 77;
 	struct cod_submit_result res;
-	assert_int_equal(cod_store_submit_job(store, job, false, &res, &err), 0);
+	assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), 0);
 	cod_submit_result_release(&res);
 	cod_job_free(job);
 	struct cod_execution *c = new_exec(id, "node-a", 2);
@@ -1478,7 +1478,7 @@ static void test_failed_transaction_rolls_back(void **state)
 
 	struct cod_job *job = new_job("fresh", NULL);
 	struct cod_submit_result res;
-	expect_error(cod_store_submit_job(store, job, false, &res, &err), &err, COD_E_DATASTORE, "injected");
+	expect_error(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), &err, COD_E_DATASTORE, "injected");
 	assert_null(job->id);
 	assert_int_equal(job->version, 0);
 	assert_null(res.job_id);
@@ -1488,7 +1488,7 @@ static void test_failed_transaction_rolls_back(void **state)
 	/* An update of an existing job: still version 1, one history event. */
 	struct cod_job *upd = new_job("keep", NULL);
 	upd->priority = 99;
-	expect_error(cod_store_submit_job(store, upd, false, &res, &err), &err, COD_E_DATASTORE, "injected");
+	expect_error(cod_store_submit_job(store, upd, false, NULL, NULL, &res, &err), &err, COD_E_DATASTORE, "injected");
 	struct cod_job *cur = get_job(store, NULL, id, 0);
 	assert_int_equal(cur->version, 1);
 	assert_int_equal(cur->priority, 5);
@@ -1508,9 +1508,9 @@ static void test_failed_transaction_rolls_back(void **state)
 
 	/* Once the fault is gone the same submissions go through. */
 	exec_raw(path, "DROP TRIGGER fail_eval");
-	assert_int_equal(cod_store_submit_job(store, job, false, &res, &err), 0);
+	assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), 0);
 	cod_submit_result_release(&res);
-	assert_int_equal(cod_store_submit_job(store, upd, false, &res, &err), 0);
+	assert_int_equal(cod_store_submit_job(store, upd, false, NULL, NULL, &res, &err), 0);
 	assert_int_equal(res.version, 2);
 	cod_submit_result_release(&res);
 	assert_int_equal(count_jobs(store, NULL), 2);
@@ -1538,7 +1538,7 @@ static void *submit_many(void *arg)
 		struct cod_job *job = new_job(name, NULL);
 		struct cod_submit_result res;
 		struct cod_error *err = NULL;
-		if (cod_store_submit_job(s->store, job, false, &res, &err) < 0) {
+		if (cod_store_submit_job(s->store, job, false, NULL, NULL, &res, &err) < 0) {
 			s->failures++;
 			cod_error_free(err);
 			cod_job_free(job);
@@ -1621,7 +1621,7 @@ static void *resubmit_many(void *arg)
 			struct cod_job *job = new_job(name, NULL);
 			struct cod_submit_result res;
 			struct cod_error *err = NULL;
-			int rc = cod_store_submit_job(s->store, job, false, &res, &err);
+			int rc = cod_store_submit_job(s->store, job, false, NULL, NULL, &res, &err);
 			if (!again && rc != 0)
 				s->unexpected++;
 			if (again && (rc != -1 || !err || err->code != COD_E_BAD_REQUEST || job->id))
