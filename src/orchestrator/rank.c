@@ -365,33 +365,69 @@ static void rank_one(const struct cod_sched_input *in, const struct cod_task *ta
 		out->reason = v.reason;
 		return;
 	}
-	int before_locality = v.points;
+	int requirements = v.points;
 	uint64_t local = local_input_bytes(task, node);
 	rank_locality(local, best_local, &v);
-	int locality = v.points - before_locality;
-	int before_capacity = v.points;
+	int locality = v.points - requirements;
 	rank_capacity(node, &v);
+	int capacity = v.points - requirements - locality;
 	int j = jitter(in->seed, node->info.node_id);
 	v.points += j;
 	out->rank = v.points;
-	if (local)
-		out->reason = xasprintf("rank %d (requirements %d, data locality %d for %llu input bytes on the node, "
-					"capacity and queue %d, jitter %d)",
-					v.points, before_locality, locality, (unsigned long long)local,
-					v.points - before_capacity - j, j);
-	else
-		out->reason = xasprintf("rank %d (requirements %d, capacity and queue %d, jitter %d)", v.points,
-					before_capacity, v.points - before_capacity - j, j);
+	/* The summary is formatted on demand (cod_node_rank_summary): the
+	 * scheduler ranks every node for every plan and reads none of them. */
+	out->points = (struct cod_rank_points){.requirements = requirements,
+					       .locality = locality,
+					       .capacity = capacity,
+					       .jitter = j,
+					       .local_bytes = local};
 }
 
-static int cmp_rank(const void *a, const void *b)
+char *cod_node_rank_summary(const struct cod_node_rank *r)
 {
-	const struct cod_node_rank *x = a, *y = b;
+	if (r->rank < 0)
+		return xstrdup(r->reason ? r->reason : "unsuitable");
+	const struct cod_rank_points *p = &r->points;
+	if (p->local_bytes)
+		return xasprintf("rank %d (requirements %d, data locality %d for %llu input bytes on the node, "
+				 "capacity and queue %d, jitter %d)",
+				 r->rank, p->requirements, p->locality, (unsigned long long)p->local_bytes,
+				 p->capacity, p->jitter);
+	return xasprintf("rank %d (requirements %d, capacity and queue %d, jitter %d)", r->rank,
+			 p->requirements + p->locality, p->capacity, p->jitter);
+}
+
+/* Sorting small keys instead of the ranks themselves keeps the node
+ * structures out of the comparisons. */
+struct sort_key {
+	const char *node_id;
+	int rank;
+	uint32_t index;
+};
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct sort_key *x = a, *y = b;
 	if (x->rank != y->rank)
 		return x->rank > y->rank ? -1 : 1;
-	const char *ix = x->node->info.node_id ? x->node->info.node_id : "";
-	const char *iy = y->node->info.node_id ? y->node->info.node_id : "";
-	return strcmp(ix, iy);
+	return strcmp(x->node_id, y->node_id);
+}
+
+/* Best first, ties by node ID. */
+static struct cod_node_rank *sort_ranks(struct cod_node_rank *ranks, size_t count)
+{
+	struct sort_key *keys = xcalloc(count ? count : 1, sizeof(*keys));
+	for (size_t i = 0; i < count; i++) {
+		const char *id = ranks[i].node->info.node_id;
+		keys[i] = (struct sort_key){.node_id = id ? id : "", .rank = ranks[i].rank, .index = (uint32_t)i};
+	}
+	qsort(keys, count, sizeof(*keys), cmp_key);
+	struct cod_node_rank *sorted = xcalloc(count ? count : 1, sizeof(*sorted));
+	for (size_t i = 0; i < count; i++)
+		sorted[i] = ranks[keys[i].index];
+	free(keys);
+	free(ranks);
+	return sorted;
 }
 
 int cod_rank_nodes(const struct cod_sched_input *in, struct cod_node_rank **out, size_t *n,
@@ -426,8 +462,7 @@ int cod_rank_nodes(const struct cod_sched_input *in, struct cod_node_rank **out,
 			continue;
 		rank_one(in, task, &need, in->nodes[i], best_local, &ranks[count++]);
 	}
-	qsort(ranks, count, sizeof(*ranks), cmp_rank);
-	*out = ranks;
+	*out = sort_ranks(ranks, count);
 	*n = count;
 	return 0;
 }

@@ -162,7 +162,11 @@ static void test_candidates(void **state)
 	fx_init(&f, job_from(NULL, NULL, NULL));
 	struct cod_node_state *n = fx_node(&f, "n-1");
 	assert_true(rank_value(&f, "n-1") >= 0);
-	assert_string_equal(cod_str_has_prefix(rank_of(&f, "n-1")->reason, "rank ") ? "ok" : "no", "ok");
+	{
+		cleanup_free char *summary = cod_node_rank_summary(rank_of(&f, "n-1"));
+		assert_true(cod_str_has_prefix(summary, "rank "));
+		assert_null(rank_of(&f, "n-1")->reason);
+	}
 
 	free(n->info.node_type);
 	n->info.node_type = xstrdup("Requester");
