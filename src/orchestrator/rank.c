@@ -229,8 +229,57 @@ static bool exec_live(const struct cod_execution *e)
 	       !cod_exec_state_terminal((enum cod_exec_state)e->compute_state.type);
 }
 
-static int rank_previous(const struct cod_sched_input *in, const struct cod_node_state *node,
-			 struct verdict *v)
+/* The job's executions by node: ordered by node ID, then by position in
+ * the input, so a node reads its own executions, in input order, instead
+ * of scanning every execution of the job (a job of 1,000 executions over
+ * 10,000 nodes would make that ten million comparisons per plan). */
+struct exec_ref {
+	const char *node_id;
+	size_t index;
+};
+
+struct exec_index {
+	struct exec_ref *refs;
+	size_t n;
+};
+
+static int cmp_exec_ref(const void *a, const void *b)
+{
+	const struct exec_ref *x = a, *y = b;
+	int c = strcmp(x->node_id, y->node_id);
+	if (c)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static void exec_index_build(const struct cod_sched_input *in, struct exec_index *idx)
+{
+	idx->refs = xcalloc(in->nexecs ? in->nexecs : 1, sizeof(*idx->refs));
+	idx->n = 0;
+	for (size_t i = 0; i < in->nexecs; i++) {
+		const struct cod_execution *e = in->execs[i];
+		if (e && e->node_id)
+			idx->refs[idx->n++] = (struct exec_ref){.node_id = e->node_id, .index = i};
+	}
+	qsort(idx->refs, idx->n, sizeof(*idx->refs), cmp_exec_ref);
+}
+
+/* The first of node_id's references, or idx->n when it has none. */
+static size_t exec_index_first(const struct exec_index *idx, const char *node_id)
+{
+	size_t lo = 0, hi = idx->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(idx->refs[mid].node_id, node_id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < idx->n && !strcmp(idx->refs[lo].node_id, node_id) ? lo : idx->n;
+}
+
+static int rank_previous(const struct cod_sched_input *in, const struct exec_index *idx,
+			 const struct cod_node_state *node, struct verdict *v)
 {
 	const struct cod_job *job = in->job;
 	const char *node_id = node->info.node_id;
@@ -239,10 +288,9 @@ static int rank_previous(const struct cod_sched_input *in, const struct cod_node
 	 * so the node's terminal executions never exclude it. */
 	bool count_runs = job->type != COD_JOB_DAEMON && job->type != COD_JOB_OPS;
 	size_t runs = 0;
-	for (size_t i = 0; i < in->nexecs; i++) {
-		const struct cod_execution *e = in->execs[i];
-		if (!e || !e->node_id || !node_id || strcmp(e->node_id, node_id))
-			continue;
+	for (size_t k = node_id ? exec_index_first(idx, node_id) : idx->n;
+	     k < idx->n && !strcmp(idx->refs[k].node_id, node_id); k++) {
+		const struct cod_execution *e = in->execs[idx->refs[k].index];
 		if (exec_live(e))
 			return unsuitable(v, "already running this job");
 		/* Older versions had another spec: what they did on this
@@ -350,9 +398,9 @@ static int rank_locality(uint64_t bytes, uint64_t best, struct verdict *v)
 	return 0;
 }
 
-static void rank_one(const struct cod_sched_input *in, const struct cod_task *task,
-		     const struct cod_resources *need, const struct cod_node_state *node, uint64_t best_local,
-		     struct cod_node_rank *out)
+static void rank_one(const struct cod_sched_input *in, const struct exec_index *idx,
+		     const struct cod_task *task, const struct cod_resources *need,
+		     const struct cod_node_state *node, uint64_t best_local, struct cod_node_rank *out)
 {
 	struct verdict v = {0};
 	out->node = node;
@@ -360,38 +408,74 @@ static void rank_one(const struct cod_sched_input *in, const struct cod_task *ta
 	    rank_publisher(task, node, &v) < 0 || rank_storage(task, node, &v) < 0 ||
 	    rank_labels(in->job, node, &v) < 0 || rank_max_usage(need, node, &v) < 0 ||
 	    rank_oversubscription(need, node, in->cfg ? in->cfg->oversubscription : 1.0, &v) < 0 ||
-	    rank_previous(in, node, &v) < 0) {
+	    rank_previous(in, idx, node, &v) < 0) {
 		out->rank = -1;
 		out->reason = v.reason;
 		return;
 	}
-	int before_locality = v.points;
+	int requirements = v.points;
 	uint64_t local = local_input_bytes(task, node);
 	rank_locality(local, best_local, &v);
-	int locality = v.points - before_locality;
-	int before_capacity = v.points;
+	int locality = v.points - requirements;
 	rank_capacity(node, &v);
+	int capacity = v.points - requirements - locality;
 	int j = jitter(in->seed, node->info.node_id);
 	v.points += j;
 	out->rank = v.points;
-	if (local)
-		out->reason = xasprintf("rank %d (requirements %d, data locality %d for %llu input bytes on the node, "
-					"capacity and queue %d, jitter %d)",
-					v.points, before_locality, locality, (unsigned long long)local,
-					v.points - before_capacity - j, j);
-	else
-		out->reason = xasprintf("rank %d (requirements %d, capacity and queue %d, jitter %d)", v.points,
-					before_capacity, v.points - before_capacity - j, j);
+	/* The summary is formatted on demand (cod_node_rank_summary): the
+	 * scheduler ranks every node for every plan and reads none of them. */
+	out->points = (struct cod_rank_points){.requirements = requirements,
+					       .locality = locality,
+					       .capacity = capacity,
+					       .jitter = j,
+					       .local_bytes = local};
 }
 
-static int cmp_rank(const void *a, const void *b)
+char *cod_node_rank_summary(const struct cod_node_rank *r)
 {
-	const struct cod_node_rank *x = a, *y = b;
+	if (r->rank < 0)
+		return xstrdup(r->reason ? r->reason : "unsuitable");
+	const struct cod_rank_points *p = &r->points;
+	if (p->local_bytes)
+		return xasprintf("rank %d (requirements %d, data locality %d for %llu input bytes on the node, "
+				 "capacity and queue %d, jitter %d)",
+				 r->rank, p->requirements, p->locality, (unsigned long long)p->local_bytes,
+				 p->capacity, p->jitter);
+	return xasprintf("rank %d (requirements %d, capacity and queue %d, jitter %d)", r->rank,
+			 p->requirements + p->locality, p->capacity, p->jitter);
+}
+
+/* Sorting small keys instead of the ranks themselves keeps the node
+ * structures out of the comparisons. */
+struct sort_key {
+	const char *node_id;
+	int rank;
+	uint32_t index;
+};
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct sort_key *x = a, *y = b;
 	if (x->rank != y->rank)
 		return x->rank > y->rank ? -1 : 1;
-	const char *ix = x->node->info.node_id ? x->node->info.node_id : "";
-	const char *iy = y->node->info.node_id ? y->node->info.node_id : "";
-	return strcmp(ix, iy);
+	return strcmp(x->node_id, y->node_id);
+}
+
+/* Best first, ties by node ID. */
+static struct cod_node_rank *sort_ranks(struct cod_node_rank *ranks, size_t count)
+{
+	struct sort_key *keys = xcalloc(count ? count : 1, sizeof(*keys));
+	for (size_t i = 0; i < count; i++) {
+		const char *id = ranks[i].node->info.node_id;
+		keys[i] = (struct sort_key){.node_id = id ? id : "", .rank = ranks[i].rank, .index = (uint32_t)i};
+	}
+	qsort(keys, count, sizeof(*keys), cmp_key);
+	struct cod_node_rank *sorted = xcalloc(count ? count : 1, sizeof(*sorted));
+	for (size_t i = 0; i < count; i++)
+		sorted[i] = ranks[keys[i].index];
+	free(keys);
+	free(ranks);
+	return sorted;
 }
 
 int cod_rank_nodes(const struct cod_sched_input *in, struct cod_node_rank **out, size_t *n,
@@ -419,15 +503,17 @@ int cod_rank_nodes(const struct cod_sched_input *in, struct cod_node_rank **out,
 		if (b > best_local)
 			best_local = b;
 	}
+	struct exec_index idx;
+	exec_index_build(in, &idx);
 	struct cod_node_rank *ranks = xcalloc(in->nnodes ? in->nnodes : 1, sizeof(*ranks));
 	size_t count = 0;
 	for (size_t i = 0; i < in->nnodes; i++) {
 		if (!in->nodes[i])
 			continue;
-		rank_one(in, task, &need, in->nodes[i], best_local, &ranks[count++]);
+		rank_one(in, &idx, task, &need, in->nodes[i], best_local, &ranks[count++]);
 	}
-	qsort(ranks, count, sizeof(*ranks), cmp_rank);
-	*out = ranks;
+	free(idx.refs);
+	*out = sort_ranks(ranks, count);
 	*n = count;
 	return 0;
 }

@@ -89,10 +89,20 @@ int cod_scheduler_process(const struct cod_sched_input *in, struct cod_plan *out
 
 /* ---- ranking (rank.c) ---- */
 
+/* How a suitable node's rank adds up (the summary's figures). */
+struct cod_rank_points {
+	int requirements;      /* engine, publisher, sources, labels, previous runs */
+	int locality;          /* data locality points */
+	int capacity;          /* available capacity and queue */
+	int jitter;
+	uint64_t local_bytes;  /* the job's input bytes the node holds */
+};
+
 struct cod_node_rank {
 	const struct cod_node_state *node;
 	int rank;      /* < 0: unsuitable */
-	char *reason;  /* why unsuitable, or a short summary; owned */
+	char *reason;  /* why unsuitable; NULL for a suitable node; owned */
+	struct cod_rank_points points;  /* suitable nodes only */
 };
 
 /*
@@ -110,13 +120,19 @@ struct cod_node_rank {
  * Previous executions are judged per job version: only the current
  * version's runs and rejections count (a live execution of any version
  * excludes the node), and for daemon and ops jobs runs never exclude
- * (docs/scheduler.md). A node's reason is always set: why it is
- * unsuitable, or a summary of its points. Fails only for a job without a
+ * (docs/scheduler.md). An unsuitable node's reason says why; a suitable
+ * node's points say how its rank adds up. Fails only for a job without a
  * task or with unparseable resources.
  */
 int cod_rank_nodes(const struct cod_sched_input *in, struct cod_node_rank **out, size_t *n,
 		   struct cod_error **err);
 void cod_node_ranks_free(struct cod_node_rank *ranks, size_t n);
+
+/* One line about a ranked node (heap, the caller frees): the reason it is
+ * unsuitable, or a summary of its points ("rank 143 (requirements 40,
+ * capacity and queue 100, jitter 3)"). Formatted only when asked for:
+ * the scheduler ranks every node for every plan. */
+char *cod_node_rank_summary(const struct cod_node_rank *r);
 
 /*
  * The messages an execution change implies (reference/bacalhau.md §1.3,

@@ -162,7 +162,11 @@ static void test_candidates(void **state)
 	fx_init(&f, job_from(NULL, NULL, NULL));
 	struct cod_node_state *n = fx_node(&f, "n-1");
 	assert_true(rank_value(&f, "n-1") >= 0);
-	assert_string_equal(cod_str_has_prefix(rank_of(&f, "n-1")->reason, "rank ") ? "ok" : "no", "ok");
+	{
+		cleanup_free char *summary = cod_node_rank_summary(rank_of(&f, "n-1"));
+		assert_true(cod_str_has_prefix(summary, "rank "));
+		assert_null(rank_of(&f, "n-1")->reason);
+	}
 
 	free(n->info.node_type);
 	n->info.node_type = xstrdup("Requester");
@@ -377,6 +381,33 @@ static void test_previous_executions(void **state)
 	fx_release(&f);
 }
 
+/* Among many nodes' executions, a node's own are judged in input order:
+ * the first live or rejected one decides. */
+static void test_previous_executions_order(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fx_init(&f, job_from(NULL, NULL, NULL));
+	fx_node(&f, "n-1");
+	fx_node(&f, "n-2");
+	fx_node(&f, "n-3");
+	fx_exec(&f, "n-3", 1, COD_DESIRED_RUNNING, COD_EXEC_RUNNING);
+	struct cod_execution *first =
+	    fx_exec(&f, "n-1", 1, COD_DESIRED_STOPPED, COD_EXEC_ASK_FOR_BID_REJECTED);
+	fx_exec(&f, "n-2", 1, COD_DESIRED_STOPPED, COD_EXEC_FAILED);
+	struct cod_execution *second = fx_exec(&f, "n-1", 1, COD_DESIRED_RUNNING, COD_EXEC_RUNNING);
+	fx_exec(&f, "n-3", 1, COD_DESIRED_STOPPED, COD_EXEC_FAILED);
+	assert_unsuitable(&f, "n-1", "rejected this job");
+	assert_unsuitable(&f, "n-3", "already running this job");
+	assert_true(rank_value(&f, "n-2") >= 0);
+	first->compute_state.type = COD_EXEC_RUNNING;
+	first->desired_state.type = COD_DESIRED_RUNNING;
+	second->compute_state.type = COD_EXEC_ASK_FOR_BID_REJECTED;
+	second->desired_state.type = COD_DESIRED_STOPPED;
+	assert_unsuitable(&f, "n-1", "already running this job");
+	fx_release(&f);
+}
+
 static void test_previous_executions_daemon(void **state)
 {
 	(void)state;
@@ -526,6 +557,7 @@ int main(void)
 	    cmocka_unit_test(test_max_job_size),
 	    cmocka_unit_test(test_oversubscription),
 	    cmocka_unit_test(test_previous_executions),
+	    cmocka_unit_test(test_previous_executions_order),
 	    cmocka_unit_test(test_previous_executions_daemon),
 	    cmocka_unit_test(test_capacity_and_queue),
 	    cmocka_unit_test(test_jitter_is_seeded),
