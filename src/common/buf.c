@@ -1,5 +1,6 @@
 #include "common/buf.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,9 @@ static int reserve(struct cod_buf *b, size_t extra)
 
 int cod_buf_add(struct cod_buf *b, const void *data, size_t n)
 {
-	if (reserve(b, n) < 0)
+	/* room for n more and the NUL, within max: no size arithmetic */
+	bool fits = n < b->alloc - b->len && (!b->max || n <= b->max - b->len);
+	if (!fits && reserve(b, n) < 0)
 		return -1;
 	if (n)
 		memcpy(b->buf + b->len, data, n);
@@ -63,6 +66,11 @@ int cod_buf_addstr(struct cod_buf *b, const char *s)
 
 int cod_buf_addch(struct cod_buf *b, char c)
 {
+	if (b->alloc - b->len > 1 && (!b->max || b->len < b->max)) {
+		b->buf[b->len++] = c;
+		b->buf[b->len] = '\0';
+		return 0;
+	}
 	return cod_buf_add(b, &c, 1);
 }
 

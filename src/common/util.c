@@ -111,16 +111,24 @@ void cod_uuid4(char out[37])
 	id_random(b);
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-		 b[15]);
+	static const char hex[] = "0123456789abcdef";
+	char *p = out;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[b[i] >> 4];
+		*p++ = hex[b[i] & 0x0f];
+	}
+	*p = '\0';
 }
 
 char *cod_new_id(const char *prefix)
 {
-	char u[37];
-	cod_uuid4(u);
-	return xasprintf("%s%s", prefix, u);
+	size_t n = strlen(prefix);
+	char *id = xmalloc(n + 37);
+	memcpy(id, prefix, n);
+	cod_uuid4(id + n);
+	return id;
 }
 
 bool cod_str_has_prefix(const char *s, const char *prefix)
