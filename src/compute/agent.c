@@ -768,6 +768,73 @@ static void *runner_main(void *arg)
 	return NULL;
 }
 
+/* A runner thread: runs queued executions until the node stops. */
+static void *runner_thread(void *arg)
+{
+	struct cod_compute *c = arg;
+	struct compute_runners *rs = &c->runners;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!rs->ready_head && !rs->stop) {
+			rs->idle++;
+			pthread_cond_wait(&rs->cond, &c->lock);
+			rs->idle--;
+		}
+		struct compute_running *r = rs->ready_head;
+		if (!r)
+			break; /* stopping, nothing left */
+		rs->ready_head = r->next_ready;
+		if (!rs->ready_head)
+			rs->ready_tail = NULL;
+		rs->queued--;
+		pthread_mutex_unlock(&c->lock);
+		runner_main(r); /* r belongs to the reaper once done */
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Hand r to an idle runner thread, or to a new one (c->lock held). */
+static int runners_start(struct cod_compute *c, struct compute_running *r)
+{
+	struct compute_runners *rs = &c->runners;
+	if (rs->idle <= rs->queued) { /* every idle thread has work coming */
+		if (rs->nthreads == rs->alloc) {
+			rs->alloc = rs->alloc ? cod_mul_size(rs->alloc, 2) : 8;
+			rs->threads = xrealloc(rs->threads, cod_mul_size(rs->alloc, sizeof(*rs->threads)));
+		}
+		int prc = pthread_create(&rs->threads[rs->nthreads], NULL, runner_thread, c);
+		if (prc != 0)
+			return prc;
+		rs->nthreads++;
+	}
+	r->next_ready = NULL;
+	if (rs->ready_tail)
+		rs->ready_tail->next_ready = r;
+	else
+		rs->ready_head = r;
+	rs->ready_tail = r;
+	rs->queued++;
+	pthread_cond_signal(&rs->cond);
+	return 0;
+}
+
+/* End the runner threads (c->lock not held): what is queued still runs. */
+static void runners_stop(struct cod_compute *c)
+{
+	struct compute_runners *rs = &c->runners;
+	pthread_mutex_lock(&c->lock);
+	rs->stop = true;
+	pthread_cond_broadcast(&rs->cond);
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < rs->nthreads; i++)
+		pthread_join(rs->threads[i], NULL);
+	free(rs->threads);
+	rs->threads = NULL;
+	rs->nthreads = rs->alloc = 0;
+}
+
 static void running_free(struct compute_running *r)
 {
 	if (r->run.out.fd >= 0)
@@ -848,7 +915,7 @@ static void start_one(struct cod_compute *c, char *id, const struct cod_resource
 		running_free(r);
 		return;
 	}
-	int prc = pthread_create(&r->thread, NULL, runner_main, r);
+	int prc = runners_start(c, r);
 	if (prc != 0) {
 		cleanup_free char *msg = xasprintf("start execution thread: %s", strerror(prc));
 		struct cod_execution *copy = cod_execution_dup(e);
@@ -880,9 +947,8 @@ static void reap_locked(struct cod_compute *c)
 			continue;
 		}
 		*pp = r->next;
-		/* The thread set done as its last act under the lock; joining
-		 * waits only for it to return. */
-		pthread_join(r->thread, NULL);
+		/* The runner set done as its last act under the lock and does
+		 * not touch r again. */
 		cod_buffer_done(&c->buffer, &r->need);
 		running_free(r);
 	}
@@ -1148,6 +1214,7 @@ static void compute_free(struct cod_compute *c)
 	cod_strlist_release(&c->storages);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->agent_cond);
+	pthread_cond_destroy(&c->runners.cond);
 	pthread_cond_destroy(&c->ctrl_cond);
 	pthread_cond_destroy(&c->disp_cond);
 	free(c->node_id);
@@ -1170,6 +1237,7 @@ int cod_compute_open(const struct cod_config *cfg, struct cod_compute **out, str
 	c->cfg = cfg;
 	pthread_mutex_init(&c->lock, NULL);
 	cod_cond_init_mono(&c->agent_cond);
+	pthread_cond_init(&c->runners.cond, NULL);
 	cod_cond_init_mono(&c->ctrl_cond);
 	cod_cond_init_mono(&c->disp_cond);
 	c->start_time = cod_now_ns();
@@ -1314,6 +1382,7 @@ void cod_compute_stop(struct cod_compute *c)
 	if (c->agent_started)
 		pthread_join(c->agent_thr, NULL);
 	cod_compute_reap(c, true);
+	runners_stop(c);
 	if (c->ctrl_started)
 		pthread_join(c->ctrl_thr, NULL);
 	/* Give the final messages a moment to reach the orchestrator; what

@@ -233,7 +233,6 @@ struct compute_running {
 	struct cod_kvlist env;
 	char *exec_dir;
 	struct cod_resources need;
-	pthread_t thread;
 	int64_t deadline_ms; /* cod_mono_ms(); 0 = no deadline in the current phase */
 	int64_t timeout_s;   /* ExecutionTimeout; 0 = none */
 	bool preparing;      /* the deadline is the preparing timeout */
@@ -246,8 +245,21 @@ struct compute_running {
 	int log_index_fd;		  /* logs/index; -1 until opened */
 	struct cod_log_tap log_taps[2];	  /* stdout, stderr -> log_index_fd */
 	bool timed_out;
-	bool done; /* the thread finished its work; join it */
+	bool done; /* the runner finished its work: free it */
 	struct compute_running *next;
+	struct compute_running *next_ready; /* runner queue */
+};
+
+/* Runner threads, kept for the next execution rather than created and
+ * ended for each one (c->lock). */
+struct compute_runners {
+	struct compute_running *ready_head, *ready_tail; /* waiting for a thread */
+	pthread_cond_t cond;				/* work queued, or stopping */
+	pthread_t *threads;
+	size_t nthreads, alloc;
+	size_t idle;   /* threads waiting for work */
+	size_t queued; /* executions in the ready queue */
+	bool stop;
 };
 
 struct cod_compute {
@@ -293,6 +305,7 @@ struct cod_compute {
 
 	struct cod_buffer buffer;
 	struct compute_running *running;
+	struct compute_runners runners;
 	struct cod_log_server *logs; /* logs.c */
 
 	pthread_t agent_thr, ctrl_thr, disp_thr;
