@@ -105,6 +105,15 @@ static void id_random(unsigned char b[16])
 	used += 16;
 }
 
+uint64_t cod_random_u64(void)
+{
+	unsigned char b[16];
+	id_random(b);
+	uint64_t v;
+	memcpy(&v, b, sizeof(v));
+	return v;
+}
+
 void cod_uuid4(char out[37])
 {
 	unsigned char b[16];

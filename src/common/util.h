@@ -29,6 +29,9 @@ void cod_uuid4(char out[37]);
 char *cod_new_id(const char *prefix);
 /* Fill buf with n random bytes (getrandom). */
 void cod_random_bytes(void *buf, size_t n);
+/* 64 random bits from the per-thread pool IDs use (no system call most
+ * of the time); not for secrets. */
+uint64_t cod_random_u64(void);
 
 bool cod_str_has_prefix(const char *s, const char *prefix);
 bool cod_str_has_suffix(const char *s, const char *suffix);

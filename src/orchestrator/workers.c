@@ -225,8 +225,7 @@ static bool plan_one(struct cod_orchestrator *o, struct work *w, struct cod_node
 		w->rc = -1;
 		return false;
 	}
-	uint64_t seed;
-	cod_random_bytes(&seed, sizeof(seed));
+	uint64_t seed = cod_random_u64();
 	/* timeouts of an updated or rerun job count from its new version */
 	int64_t version_time = 0;
 	if (job->version > 1) {
@@ -265,10 +264,14 @@ static void process(struct cod_orchestrator *o, struct work *ws, size_t n)
 	size_t nnodes = 0;
 	orch_nodes_snapshot(o, &nodes, &nnodes);
 	size_t planned = 0;
+	/* The reads on the writer's warm cache; the plans are applied by
+	 * the next transaction on the same connection. */
+	cod_store_hold_writer(o->store);
 	for (size_t i = 0; i < n; i++) {
 		ws[i].planned = plan_one(o, &ws[i], nodes, nnodes);
 		planned += ws[i].planned;
 	}
+	cod_store_release_writer(o->store);
 	for (size_t i = 0; i < nnodes; i++)
 		cod_node_free(nodes[i]);
 	free(nodes);

@@ -5,6 +5,7 @@
  */
 #include "store/store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -429,8 +430,27 @@ static struct store_conn *conn_open(struct cod_store *store, struct cod_error **
 	return c;
 }
 
+/* The store whose writer this thread holds for its reads, if any. */
+static __thread struct cod_store *writer_held;
+
+void cod_store_hold_writer(struct cod_store *store)
+{
+	assert(writer_held == NULL);
+	pthread_mutex_lock(&store->write_lock);
+	writer_held = store;
+}
+
+void cod_store_release_writer(struct cod_store *store)
+{
+	assert(writer_held == store);
+	writer_held = NULL;
+	pthread_mutex_unlock(&store->write_lock);
+}
+
 struct store_conn *store_conn_get(struct cod_store *store, struct cod_error **err)
 {
+	if (writer_held == store)
+		return store->writer;
 	pthread_mutex_lock(&store->pool_lock);
 	struct store_conn *c = store->idle;
 	if (c) {
@@ -451,7 +471,7 @@ struct store_conn *store_conn_get(struct cod_store *store, struct cod_error **er
 
 void store_conn_put(struct cod_store *store, struct store_conn *c)
 {
-	if (!c)
+	if (!c || c == store->writer)
 		return;
 	pthread_mutex_lock(&store->pool_lock);
 	c->next = store->idle;
@@ -469,6 +489,7 @@ int store_tx_begin(struct cod_store *store, bool write, struct cod_store_tx *tx,
 	if (write) {
 		/* One connection for every write: as nobody else writes, its
 		 * page cache stays valid from one transaction to the next. */
+		assert(writer_held != store); /* release it before writing */
 		pthread_mutex_lock(&store->write_lock);
 		tx->conn = store->writer;
 	} else {

@@ -266,6 +266,14 @@ void cod_store_rollback(struct cod_store_tx *tx);
 int cod_store_commit_nowait(struct cod_store_tx *tx, struct cod_error **err);
 /* Wait until every commit made so far is durable. */
 int cod_store_sync(struct cod_store *store, struct cod_error **err);
+/* Run the calling thread's reads on the writer's connection until
+ * released. A pooled reader's page cache is dropped by every commit of
+ * another connection, so a reader after a write reads every page again;
+ * the writer's stays valid. This holds the write lock: keep it to a few
+ * short reads (a scheduler loading what it plans), and release it before
+ * writing. */
+void cod_store_hold_writer(struct cod_store *store);
+void cod_store_release_writer(struct cod_store *store);
 /* Parts of one transaction that may fail alone (several plans applied in
  * one commit): savepoint() opens a part; release() ends it, keeping its
  * writes, or with keep false undoing them. Parts do not nest. */
