@@ -134,6 +134,25 @@ static const char *const migrations[] = {
     "  node_id TEXT PRIMARY KEY,"
     "  last_compute_seq INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 4: history without AUTOINCREMENT, whose sqlite_sequence row was one
+     * more page written by every transaction that adds an event. SeqNum
+     * stays the rowid and still never goes back: a new row gets the
+     * largest plus one, and events are only ever deleted with their job
+     * (which cod never does), never from the end alone. */
+    "CREATE TABLE job_history_v4 ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    "  job_version INTEGER NOT NULL,"
+    "  execution_id TEXT,"
+    "  type INTEGER NOT NULL,"
+    "  time INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL"
+    ");"
+    "INSERT INTO job_history_v4 SELECT seq, job_id, job_version, execution_id, type, time, doc FROM job_history;"
+    "DROP TABLE job_history;"
+    "ALTER TABLE job_history_v4 RENAME TO job_history;"
+    "CREATE INDEX job_history_job ON job_history (job_id, seq);"
+    "DELETE FROM sqlite_sequence WHERE name = 'job_history';",
 };
 
 #define JOB_COLS "id, namespace, name, state, version, revision, doc, modify_time"
@@ -433,16 +452,22 @@ static struct store_conn *conn_open(struct cod_store *store, struct cod_error **
 /* The store whose writer this thread holds for its reads, if any. */
 static __thread struct cod_store *writer_held;
 
+/* The reads of a hold share one read transaction (one snapshot, and the
+ * WAL's shared locks taken once). When it cannot begin, each statement
+ * runs on its own. */
 void cod_store_hold_writer(struct cod_store *store)
 {
 	assert(writer_held == NULL);
 	pthread_mutex_lock(&store->write_lock);
 	writer_held = store;
+	run_stmt(store->writer, ST_BEGIN, NULL, "begin transaction");
 }
 
 void cod_store_release_writer(struct cod_store *store)
 {
 	assert(writer_held == store);
+	if (!sqlite3_get_autocommit(store->writer->db))
+		run_stmt(store->writer, ST_COMMIT, NULL, "end read transaction");
 	writer_held = NULL;
 	pthread_mutex_unlock(&store->write_lock);
 }
@@ -496,6 +521,11 @@ int store_tx_begin(struct cod_store *store, bool write, struct cod_store_tx *tx,
 		tx->conn = store_conn_get(store, err);
 		if (!tx->conn)
 			return -1;
+		if (tx->conn == store->writer) {
+			/* a holder's read: part of the transaction the hold opened */
+			tx->now = cod_now_ns();
+			return 0;
+		}
 	}
 	if (run_stmt(tx->conn, write ? ST_BEGIN_IMMEDIATE : ST_BEGIN, err, "begin transaction") < 0) {
 		if (write)
@@ -577,6 +607,10 @@ int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err)
 	struct store_conn *c = tx->conn;
 	if (!c)
 		return rc < 0 ? rc : -1;
+	if (!tx->write && c == tx->store->writer) {
+		tx->conn = NULL; /* the hold's transaction goes on */
+		return rc;
+	}
 	if (rc == 0 && run_stmt(c, ST_COMMIT, err, "commit") < 0)
 		rc = -1;
 	/* After a failed statement or commit SQLite may already have rolled

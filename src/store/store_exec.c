@@ -1,8 +1,8 @@
 /*
  * store_exec.c - job history, evaluations and executions.
  *
- * History events get their SeqNum from the job_history rowid (AUTOINCREMENT:
- * never reused, so it orders events and pages them). Evaluations are written
+ * History events get their SeqNum from the job_history rowid (never reused:
+ * events are not deleted, so it orders events and pages them). Evaluations are written
  * with the transaction that caused them, which is what lets the broker be
  * rebuilt from the pending ones after a crash.
  */

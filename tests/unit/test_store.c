@@ -186,6 +186,73 @@ static void test_open_and_migrations(void **state)
 	free(path);
 }
 
+/* The largest history SeqNum of a job (0 when it has none). */
+static uint64_t last_seq(struct cod_store *store, const char *job_id)
+{
+	struct cod_history_query q = {.job_ref = job_id, .all_versions = true, .namespace_ = "*"};
+	struct cod_history_page page;
+	struct cod_error *err = NULL;
+	if (cod_store_job_history(store, &q, &page, &err) < 0)
+		fail_msg("history: %s", err->message);
+	uint64_t seq = page.n ? page.items[page.n - 1]->seq_num : 0;
+	cod_history_page_release(&page);
+	return seq;
+}
+
+/* Migration 4 rebuilds job_history without AUTOINCREMENT: a store written
+ * before it keeps its events and their numbers, and numbering goes on. */
+static void test_history_migration(void **state)
+{
+	(void)state;
+	char *path;
+	struct cod_store *store = open_store(&path);
+	char *a = submit(store, "a", NULL), *b = submit(store, "b", NULL);
+	uint64_t seq_b = last_seq(store, b);
+	assert_true(seq_b > last_seq(store, a));
+	cod_store_close(store);
+
+	/* Put the table back the way schema version 3 had it. */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "BEGIN;"
+				      "CREATE TABLE h3 (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL "
+				      "REFERENCES jobs (id) ON DELETE CASCADE, job_version INTEGER NOT NULL, "
+				      "execution_id TEXT, type INTEGER NOT NULL, time INTEGER NOT NULL, doc TEXT NOT NULL);"
+				      "INSERT INTO h3 SELECT * FROM job_history;"
+				      "DROP TABLE job_history;"
+				      "ALTER TABLE h3 RENAME TO job_history;"
+				      "CREATE INDEX job_history_job ON job_history (job_id, seq);"
+				      "PRAGMA user_version = 3;"
+				      "COMMIT;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	struct cod_error *err = NULL;
+	assert_int_equal(cod_store_open(path, &store, &err), 0);
+	assert_true(cod_store_schema_version(store) >= 4);
+	assert_int_equal(count_history(store, a, true), 1);
+	assert_int_equal(last_seq(store, b), seq_b);
+	char *c = submit(store, "c", NULL);
+	assert_true(last_seq(store, c) > seq_b);
+	cod_store_close(store);
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_schema WHERE name = 'job_history'", -1, &s,
+					    NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_null(strstr((const char *)sqlite3_column_text(s, 0), "AUTOINCREMENT"));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	free(a);
+	free(b);
+	free(c);
+	free(path);
+}
+
 static void test_submit_new(void **state)
 {
 	(void)state;
@@ -1680,7 +1747,7 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_open_and_migrations),
+	    cmocka_unit_test(test_open_and_migrations), cmocka_unit_test(test_history_migration),
 	    cmocka_unit_test(test_submit_new),
 	    cmocka_unit_test(test_update_by_name),
 	    cmocka_unit_test(test_unchanged_refused_and_force),
