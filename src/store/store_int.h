@@ -81,6 +81,9 @@ struct store_conn {
 /* Decoded jobs (store_cache.c). */
 enum store_job_kind { STORE_JOB_CURRENT, STORE_JOB_VERSION };
 #define STORE_JOB_CACHE_SIZE 64
+/* Larger documents (inline data, say) are not kept: 64 entries of at
+ * most 64 KiB each bound the cache. */
+#define STORE_JOB_CACHE_DOC_MAX (64 * 1024)
 struct store_cached_job {
 	struct cod_job *job; /* NULL: a free slot */
 	char *id;

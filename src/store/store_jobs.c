@@ -64,7 +64,8 @@ static struct cod_job *job_load(struct store_conn *c, const char *id, struct cod
 	uint64_t revision = (uint64_t)sqlite3_column_int64(s, 5);
 	int64_t written = sqlite3_column_int64(s, 7);
 	struct cod_job *job = store_job_cache_get(c->store, STORE_JOB_CURRENT, id, revision, written);
-	if (!job && (job = job_decode(store_col_text(s, 6), err)))
+	if (!job && (job = job_decode(store_col_text(s, 6), err)) &&
+	    sqlite3_column_bytes(s, 6) <= STORE_JOB_CACHE_DOC_MAX)
 		store_job_cache_put(c->store, STORE_JOB_CURRENT, id, revision, written, job);
 	return job;
 }
@@ -90,7 +91,8 @@ struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_
 	}
 	int64_t written = sqlite3_column_int64(s, 1);
 	struct cod_job *job = store_job_cache_get(c->store, STORE_JOB_VERSION, id, version, written);
-	if (!job && (job = job_decode(store_col_text(s, 0), err)))
+	if (!job && (job = job_decode(store_col_text(s, 0), err)) &&
+	    sqlite3_column_bytes(s, 0) <= STORE_JOB_CACHE_DOC_MAX)
 		store_job_cache_put(c->store, STORE_JOB_VERSION, id, version, written, job);
 	return job;
 }
