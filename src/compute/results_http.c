@@ -420,7 +420,9 @@ int cod_results_server_start(const struct cod_config *cfg, struct cod_results_se
 	s->wake_fd = eventfd(0, EFD_CLOEXEC);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* room for dlopen (library constructors) and MHD_start_daemon; only
+	 * the pages it touches count */
+	pthread_attr_setstacksize(&attr, 256 * 1024);
 	int rc = s->wake_fd < 0 ? errno : pthread_create(&s->watcher, &attr, watch, s);
 	pthread_attr_destroy(&attr);
 	if (rc) {
