@@ -9,6 +9,9 @@
 
 CC ?= cc
 PKGS := sqlite3 libmicrohttpd libcurl jansson yaml-0.1 libarchive libcrypto libnats
+# libcurl, libarchive and libmicrohttpd are loaded on first use (src/common/lazylib.h):
+# their headers are used, their libraries are not linked.
+LINK_PKGS := sqlite3 jansson yaml-0.1 libcrypto libnats
 
 ifneq ($(SANITIZE),)
 BUILD ?= build/san
@@ -24,7 +27,7 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wwrite-strings -Wvla -Wpointer-arith -fno-common -Werror \
 	-Wno-format-nonliteral
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(LINK_PKGS) 2>/dev/null)
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -10,6 +10,8 @@ scripts/install-deps.sh
 out=build/fuzz-libfuzzer
 mkdir -p "$out"
 pkgs="sqlite3 libmicrohttpd libcurl jansson yaml-0.1 libarchive libcrypto libnats"
+# libcurl, libarchive and libmicrohttpd are loaded on first use (src/common/lazylib.h)
+link_pkgs="sqlite3 jansson yaml-0.1 libcrypto libnats"
 # shellcheck disable=SC2046
 srcs=$(find src -name '*.c' ! -name main.c | sort)
 for target in tests/fuzz/fuzz_*.c; do
@@ -19,7 +21,7 @@ for target in tests/fuzz/fuzz_*.c; do
 	# shellcheck disable=SC2086
 	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -D_GNU_SOURCE \
 		-DCOD_VERSION='"fuzz"' -DCOD_GIT_COMMIT='"fuzz"' $(pkg-config --cflags $pkgs) \
-		-o "$bin" "$target" $srcs $(pkg-config --libs $pkgs) -lm -pthread
+		-o "$bin" "$target" $srcs $(pkg-config --libs $link_pkgs) -lm -pthread
 	mkdir -p "tests/fuzz/corpus-new/$name"
 	echo "== running $name for ${secs}s"
 	(cd "tests/fuzz/corpus-new/$name" &&

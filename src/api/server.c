@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "common/doc.h"
+#include "common/lazylib.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/util.h"
@@ -323,6 +324,10 @@ int cod_api_start(struct cod_api_ctx *ctx, const char *host, int port, int threa
 				       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				       MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 				       MHD_OPTION_END);
+	if (!srv->daemon && cod_lazy_mhd_error()) {
+		free(srv);
+		return cod_error_set(err, COD_E_UNAVAILABLE, "cannot start the API server: %s", cod_lazy_mhd_error());
+	}
 	if (!srv->daemon) {
 		free(srv);
 		cod_error_set(err, COD_E_UNAVAILABLE, "cannot listen on %s:%d", bind_host, port);

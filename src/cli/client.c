@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/doc.h"
+#include "common/lazylib.h"
 #include "common/mem.h"
 #include "common/util.h"
 #include "version.h"
@@ -87,7 +88,8 @@ int cod_client_call(struct cod_cli *cli, const char *method, const char *path, c
 	cleanup_free char *payload = body ? cod_json_dumps(body, 0) : NULL;
 	CURL *curl = curl_easy_init();
 	if (!curl)
-		return cod_error_set(err, COD_E_INTERNAL, "cannot initialise libcurl");
+		return cod_error_set(err, COD_E_INTERNAL, "cannot initialise libcurl: %s",
+				     cod_lazy_curl_error() ? cod_lazy_curl_error() : "out of memory");
 	struct cod_buf resp;
 	cod_buf_init(&resp, MAX_RESPONSE);
 	struct curl_slist *headers = NULL;
@@ -261,7 +263,8 @@ int cod_client_sse(struct cod_cli *cli, const char *path, cod_sse_fn fn, void *a
 	cleanup_free char *url = xasprintf("%s%s", base, path);
 	CURL *curl = curl_easy_init();
 	if (!curl)
-		return cod_error_set(err, COD_E_INTERNAL, "cannot initialise libcurl");
+		return cod_error_set(err, COD_E_INTERNAL, "cannot initialise libcurl: %s",
+				     cod_lazy_curl_error() ? cod_lazy_curl_error() : "out of memory");
 	struct sse_state st = {.curl = curl, .fn = fn, .arg = arg, .deadline_ms = deadline_ms, .stop = stop};
 	cod_buf_init(&st.errbody, 1 << 20);
 	cod_buf_init(&st.line, SSE_LINE_MAX);

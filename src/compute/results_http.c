@@ -2,15 +2,27 @@
  * results_http.c - the compute node's result server for the local
  * publisher: a read-only HTTP file server (libmicrohttpd) over
  * DataDir/compute/results, answering GET and HEAD for "/<execID>.tar.gz"
- * and "/" (a liveness answer, used by the start-up self-check).
+ * and "/" (a liveness answer).
  *
  * The advertised address is what clients put in their URLs, so cod checks
  * it before it hands out a single one (Bacalhau issue #4245): 0.0.0.0, ::
- * and empty are refused with a hint, and the node fetches "/" through the
- * advertised address itself; when that fails the node does not start.
+ * and empty are refused with a hint, and the node sends an HTTP request
+ * with a random token through the advertised address to itself; unless
+ * that very request arrives on its own listening socket and the answer
+ * comes back, the node does not start.
+ *
+ * An idle node should stay small, and libmicrohttpd (loaded on first use,
+ * see common/lazylib.h) costs several megabytes.  So cod binds the
+ * listening socket itself, answers the self-check on plain sockets, and a
+ * watcher thread hands the socket to libmicrohttpd when the first client
+ * connects; that client waits in the listen backlog meanwhile.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -22,17 +34,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/buf.h"
+#include "common/lazylib.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/util.h"
 #include "publisher/publisher.h"
-#include "storage/http.h"
 #include "common/banned.h"
 
 #define RESULTS_PORT_DEFAULT 6001
 
+#define PROBE_CONNECT_MS 3000
+#define PROBE_TOTAL_MS 5000
+#define PROBE_HEAD_MAX 8192
+static const char probe_answer[] = "cod result server\n";
+
 struct cod_results_server {
-	struct MHD_Daemon *daemon;
+	int listen_fd;		   /* ours until daemon takes it */
+	int wake_fd;		   /* eventfd: tells the watcher to end */
+	pthread_t watcher;	   /* started after the self-check */
+	bool watching;
+	struct MHD_Daemon *daemon; /* set by the watcher; NULL until a client came */
 	char *dir;
 	char *url;
 	int port;
@@ -75,7 +97,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	if (!strcmp(url, "/"))
-		return reply_text(conn, MHD_HTTP_OK, "cod result server\n");
+		return reply_text(conn, MHD_HTTP_OK, probe_answer);
 	const char *name = url[0] == '/' ? url + 1 : url;
 	if (!valid_name(name))
 		return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
@@ -111,20 +133,214 @@ static void mhd_log(void *arg, const char *fmt, va_list ap)
 	cod_debug("results", "%s", msg);
 }
 
-static struct MHD_Daemon *listen_on(struct cod_results_server *s, const struct sockaddr_storage *ss, int port)
+/* A listening socket on ss with the given port (0 = any), or -1 with errno. */
+static int listen_on(const struct sockaddr_storage *ss, int port)
 {
 	struct sockaddr_storage a = *ss;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	socklen_t len;
 	if (a.ss_family == AF_INET6) {
 		((struct sockaddr_in6 *)&a)->sin6_port = htons((uint16_t)port);
-		flags |= MHD_USE_IPv6;
+		len = sizeof(struct sockaddr_in6);
 	} else {
 		((struct sockaddr_in *)&a)->sin_port = htons((uint16_t)port);
+		len = sizeof(struct sockaddr_in);
 	}
-	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&a, MHD_OPTION_THREAD_POOL_SIZE, 2u,
-				MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				MHD_OPTION_END);
+	int fd = socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	int on = 1;
+	/* what libmicrohttpd does with the sockets it makes itself */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (a.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, (struct sockaddr *)&a, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int bound_port(int fd)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	return ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port
+					      : ((struct sockaddr_in *)&a)->sin_port);
+}
+
+/* Waits until fd is ready for events or deadline (cod_mono_ms) passes. */
+static bool wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - cod_mono_ms();
+		if (left <= 0)
+			return false;
+		struct pollfd p = {.fd = fd, .events = events};
+		int n = poll(&p, 1, (int)left);
+		if (n > 0)
+			return true;
+		if (n < 0 && errno != EINTR)
+			return false;
+	}
+}
+
+/* Reads from a non-blocking fd until the text holds end ("" = until the
+ * peer closes); false when the deadline passes or b's cap is reached first. */
+static bool read_until(int fd, struct cod_buf *b, const char *end, int64_t deadline)
+{
+	char chunk[1024];
+	while (!end[0] || !strstr(cod_buf_str(b), end)) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n > 0) {
+			if (cod_buf_add(b, chunk, (size_t)n) < 0)
+				return false;
+		} else if (n == 0) {
+			return end[0] == '\0';
+		} else if (errno == EAGAIN || errno == EINTR) {
+			if (!wait_fd(fd, POLLIN, deadline))
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return strstr(cod_buf_str(b), end) != NULL;
+}
+
+/* A non-blocking connection to host:port, or -1 with *why set. */
+static int connect_to(const char *host, int port, int64_t deadline, char **why)
+{
+	char service[16];
+	snprintf(service, sizeof(service), "%d", port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	int gai = getaddrinfo(host, service, &hints, &res);
+	if (gai) {
+		*why = xasprintf("cannot resolve \"%s\": %s", host, gai_strerror(gai));
+		return -1;
+	}
+	int fd = -1, e = ETIMEDOUT;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+		if (rc < 0 && errno == EINPROGRESS) {
+			socklen_t len = sizeof(e);
+			e = ETIMEDOUT;
+			if (wait_fd(fd, POLLOUT, deadline) && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0)
+				rc = e ? -1 : 0;
+		} else if (rc < 0) {
+			e = errno;
+		}
+		if (rc < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		*why = xasprintf("connect: %s", strerror(e));
+	return fd;
+}
+
+/* Accepts connections on listen_fd until one carries the probe's request
+ * line, and answers it; the others are closed unanswered. */
+static bool answer_probe(int listen_fd, const char *request_line, int64_t deadline)
+{
+	while (wait_fd(listen_fd, POLLIN, deadline)) {
+		cleanup_close int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			continue;
+		struct cod_buf head;
+		cod_buf_init(&head, PROBE_HEAD_MAX);
+		bool ours = read_until(fd, &head, "\r\n\r\n", deadline) &&
+			    cod_str_has_prefix(cod_buf_str(&head), request_line);
+		cod_buf_release(&head);
+		if (!ours)
+			continue;
+		cleanup_free char *answer = xasprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+						      "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+						      strlen(probe_answer), probe_answer);
+		return cod_write_all(fd, answer, strlen(answer)) == 0;
+	}
+	return false;
+}
+
+/*
+ * The self-check: an HTTP request for a random path, sent to the advertised
+ * host and port, must arrive on our own listening socket (a proxy in
+ * between may forward it), and our answer must come back.  NULL when it
+ * does, else why not (on the heap).
+ */
+static char *self_check(const struct cod_results_server *s, const char *adv)
+{
+	int64_t deadline = cod_mono_ms() + PROBE_TOTAL_MS;
+	unsigned char raw[16];
+	cod_random_bytes(raw, sizeof(raw));
+	char token[2 * sizeof(raw) + 1];
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(token + 2 * i, 3, "%02x", raw[i]);
+	cleanup_free char *request_line = xasprintf("GET /.cod-self-check/%s HTTP/1.1\r\n", token);
+	bool v6 = strchr(adv, ':') != NULL;
+	cleanup_free char *request = xasprintf("%sHost: %s%s%s:%d\r\nConnection: close\r\n\r\n", request_line,
+					       v6 ? "[" : "", adv, v6 ? "]" : "", s->port);
+	char *why = NULL;
+	int64_t connect_deadline = cod_mono_ms() + PROBE_CONNECT_MS;
+	cleanup_close int fd = connect_to(adv, s->port, connect_deadline, &why);
+	if (fd < 0)
+		return why;
+	if (cod_write_all(fd, request, strlen(request)) < 0)
+		return xasprintf("send: %s", strerror(errno));
+	if (!answer_probe(s->listen_fd, request_line, deadline))
+		return xasprintf("the request sent there did not arrive here within %d s", PROBE_TOTAL_MS / 1000);
+	struct cod_buf reply;
+	cod_buf_init(&reply, PROBE_HEAD_MAX);
+	read_until(fd, &reply, "", deadline);
+	const char *r = cod_buf_str(&reply);
+	bool ok = cod_str_has_prefix(r, "HTTP/1.") && strlen(r) > 12 && !strncmp(r + 8, " 200", 4) &&
+		  strstr(r, probe_answer);
+	if (!ok)
+		why = xasprintf("unexpected answer \"%.40s\"", r);
+	cod_buf_release(&reply);
+	return why;
+}
+
+/* The watcher: waits for the first client (or stop), then hands the
+ * listening socket to libmicrohttpd. */
+static void *watch(void *arg)
+{
+	struct cod_results_server *s = arg;
+	struct pollfd p[2] = {{.fd = s->listen_fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
+	for (;;) {
+		int n = poll(p, 2, -1);
+		if (n < 0 && errno != EINTR)
+			return NULL;
+		if (p[1].revents)
+			return NULL;
+		if (p[0].revents)
+			break;
+	}
+	s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+				     s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, 2u,
+				     MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				     MHD_OPTION_END);
+	if (!s->daemon) {
+		const char *why = cod_lazy_mhd_error();
+		cod_err("results", "the result server at %s cannot serve downloads: %s", s->url,
+			why ? why : "libmicrohttpd did not start");
+		/* clients get "connection refused" rather than a hang */
+		close(s->listen_fd);
+	} else {
+		cod_debug("results", "libmicrohttpd serves %s from now on", s->url);
+	}
+	s->listen_fd = -1; /* closed, or the daemon's */
+	return NULL;
 }
 
 static bool no_address(const char *a)
@@ -163,60 +379,58 @@ int cod_results_server_start(const struct cod_config *cfg, struct cod_results_se
 	freeaddrinfo(res);
 
 	struct cod_results_server *s = xcalloc(1, sizeof(*s));
+	s->listen_fd = -1;
+	s->wake_fd = -1;
 	s->dir = xasprintf("%s/compute/results", cfg->data_dir);
 	if (cod_mkdir_p(s->dir, 0755, err) < 0) {
-		free(s->dir);
-		free(s);
-		return -1;
-	}
-	int port = (int)cfg->publisher_local_port;
-	s->daemon = listen_on(s, &ss, port);
-	if (!s->daemon && port == RESULTS_PORT_DEFAULT) {
-		/* several nodes on one host (devstack): the default is taken */
-		cod_warn("results", "port %d is in use; the result server takes a free port instead "
-				    "(set Publishers.Types.Local.Port to choose one)", port);
-		s->daemon = listen_on(s, &ss, 0);
-	}
-	if (!s->daemon) {
-		cod_error_set(err, COD_E_UNAVAILABLE, "result server cannot listen on %s:%d", listen_host, port);
-		if (err)
-			cod_error_hint(*err, "choose another port with -c Publishers.Types.Local.Port=N (0 = any)");
-		free(s->dir);
-		free(s);
-		return -1;
-	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = info ? info->port : port;
-	bool v6 = strchr(adv, ':') != NULL;
-	s->url = xasprintf("http://%s%s%s:%d", v6 ? "[" : "", adv, v6 ? "]" : "", s->port);
-
-	/* the self-check: the advertised address must lead back here */
-	cleanup_free char *probe = xasprintf("%s/", s->url);
-	struct cod_buf body;
-	cod_buf_init(&body, 4096);
-	struct cod_http_request req;
-	cod_http_request_init(&req, probe);
-	req.out_buf = &body;
-	req.timeout_ms = 5000;
-	req.connect_timeout_ms = 3000;
-	struct cod_http_response resp;
-	struct cod_error *perr = NULL;
-	int rc = cod_http_do(&req, &resp, &perr);
-	bool ok = rc == 0 && resp.status == 200 && strstr(cod_buf_str(&body), "cod result server");
-	cod_http_response_release(&resp);
-	cod_buf_release(&body);
-	if (!ok) {
-		cod_error_set(err, COD_E_CONFIG,
-			      "the result server's advertised address %s does not lead back to this node%s%s", s->url,
-			      perr ? ": " : "", perr ? perr->message : "");
-		if (err)
-			cod_error_hint(*err, "set Publishers.Types.Local.Address to an address of this node that "
-					     "clients can reach (and ListenAddress to where it should listen)");
-		cod_error_free(perr);
 		cod_results_server_stop(s);
 		return -1;
 	}
-	cod_error_free(perr);
+	int port = (int)cfg->publisher_local_port;
+	s->listen_fd = listen_on(&ss, port);
+	if (s->listen_fd < 0 && errno == EADDRINUSE && port == RESULTS_PORT_DEFAULT) {
+		/* several nodes on one host (devstack): the default is taken */
+		cod_warn("results", "port %d is in use; the result server takes a free port instead "
+				    "(set Publishers.Types.Local.Port to choose one)", port);
+		s->listen_fd = listen_on(&ss, 0);
+	}
+	if (s->listen_fd < 0) {
+		cod_error_set(err, COD_E_UNAVAILABLE, "result server cannot listen on %s:%d: %s", listen_host, port,
+			      strerror(errno));
+		if (err)
+			cod_error_hint(*err, "choose another port with -c Publishers.Types.Local.Port=N (0 = any)");
+		cod_results_server_stop(s);
+		return -1;
+	}
+	s->port = bound_port(s->listen_fd);
+	bool v6 = strchr(adv, ':') != NULL;
+	s->url = xasprintf("http://%s%s%s:%d", v6 ? "[" : "", adv, v6 ? "]" : "", s->port);
+
+	cleanup_free char *why = self_check(s, adv);
+	if (why) {
+		cod_error_set(err, COD_E_CONFIG,
+			      "the result server's advertised address %s does not lead back to this node: %s", s->url,
+			      why);
+		if (err)
+			cod_error_hint(*err, "set Publishers.Types.Local.Address to an address of this node that "
+					     "clients can reach (and ListenAddress to where it should listen)");
+		cod_results_server_stop(s);
+		return -1;
+	}
+	s->wake_fd = eventfd(0, EFD_CLOEXEC);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	/* room for dlopen (library constructors) and MHD_start_daemon; only
+	 * the pages it touches count */
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	int rc = s->wake_fd < 0 ? errno : pthread_create(&s->watcher, &attr, watch, s);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		cod_error_set(err, COD_E_INTERNAL, "result server: cannot start its thread: %s", strerror(rc));
+		cod_results_server_stop(s);
+		return -1;
+	}
+	s->watching = true;
 	cod_info("results", "result server at %s serving %s", s->url, s->dir);
 	*out = s;
 	return 0;
@@ -231,8 +445,18 @@ void cod_results_server_stop(struct cod_results_server *s)
 {
 	if (!s)
 		return;
+	if (s->watching) {
+		uint64_t one = 1;
+		if (write(s->wake_fd, &one, sizeof(one)) < 0)
+			cod_warn("results", "cannot wake the result server's thread: %s", strerror(errno));
+		pthread_join(s->watcher, NULL);
+	}
 	if (s->daemon)
-		MHD_stop_daemon(s->daemon);
+		MHD_stop_daemon(s->daemon); /* closes the listening socket too */
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
 	free(s->dir);
 	free(s->url);
 	free(s);

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/lazylib.h"
 #include "common/mem.h"
 #include "common/util.h"
 #include "common/banned.h"
@@ -142,7 +143,8 @@ int cod_http_do(const struct cod_http_request *req, struct cod_http_response *re
 	memset(resp, 0, sizeof(*resp));
 	CURL *curl = curl_easy_init();
 	if (!curl)
-		return cod_error_set(err, COD_E_INTERNAL, "cannot initialise libcurl");
+		return cod_error_set(err, COD_E_INTERNAL, "cannot initialise libcurl: %s",
+				     cod_lazy_curl_error() ? cod_lazy_curl_error() : "out of memory");
 	struct xfer x = {.req = req, .resp = resp, .body_pos = req->body, .body_left = req->body_len};
 	struct curl_slist *hdrs = NULL;
 	for (size_t i = 0; req->headers && i < req->headers->n; i++)
