@@ -858,13 +858,19 @@ static const char *sync_mode(void)
 /* Frames the writer copies itself, at most, to finish a checkpoint. */
 #define CKPT_TAIL 256
 
+/* The longest the WAL may grow (about 32 MiB of 4 KiB pages). */
+#define CKPT_MAX_FRAMES (8 * CKPT_FRAMES)
+
 /*
  * Called by SQLite on the writer after each commit (write_lock held).
  * The checkpointer thread copies the bulk of the WAL while commits go
  * on; but SQLite starts the WAL over only once every frame is copied,
- * which a checkpoint running beside the writer never reaches. So when
+ * which a checkpoint running beside a busy writer never reaches. So when
  * little is left after a background checkpoint, the writer copies that
- * tail itself and its next transaction starts the WAL over.
+ * tail itself and its next transaction starts the WAL over. A writer that
+ * adds frames as fast as they are copied (large plans, one after another)
+ * would grow the WAL without end: past CKPT_MAX_FRAMES it waits for the
+ * background checkpoint and copies the rest itself, whatever it costs.
  */
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 {
@@ -874,14 +880,21 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 	pthread_mutex_lock(&store->ckpt_lock);
 	if (store->ckpt_done > frames)
 		store->ckpt_done = 0; /* the WAL started over since */
-	bool tail = !store->ckpt_busy && !store->ckpt_wanted && store->ckpt_done > 0 &&
-		    frames - store->ckpt_done <= CKPT_TAIL;
-	if (!tail && !store->ckpt_busy && !store->ckpt_wanted) {
-		store->ckpt_wanted = true;
-		pthread_cond_signal(&store->ckpt_cond);
+	bool inline_copy = frames >= CKPT_MAX_FRAMES;
+	if (inline_copy) {
+		store->ckpt_wanted = false; /* done here instead */
+		while (store->ckpt_busy)
+			pthread_cond_wait(&store->ckpt_cond, &store->ckpt_lock);
+	} else {
+		inline_copy = !store->ckpt_busy && !store->ckpt_wanted && store->ckpt_done > 0 &&
+			      frames - store->ckpt_done <= CKPT_TAIL;
+		if (!inline_copy && !store->ckpt_busy && !store->ckpt_wanted) {
+			store->ckpt_wanted = true;
+			pthread_cond_broadcast(&store->ckpt_cond);
+		}
 	}
 	pthread_mutex_unlock(&store->ckpt_lock);
-	if (tail) {
+	if (inline_copy) {
 		int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 			cod_warn("store", "checkpoint \"%s\": %s", store->path, sqlite3_errmsg(db));
@@ -914,6 +927,7 @@ static void *checkpointer_main(void *arg)
 		pthread_mutex_lock(&store->ckpt_lock);
 		store->ckpt_busy = false;
 		store->ckpt_done = rc == SQLITE_OK ? copied : 0;
+		pthread_cond_broadcast(&store->ckpt_cond); /* a writer may wait for it */
 	}
 	pthread_mutex_unlock(&store->ckpt_lock);
 	return NULL;
@@ -947,7 +961,7 @@ static void stop_checkpointer(struct cod_store *store)
 	if (store->ckpt_running) {
 		pthread_mutex_lock(&store->ckpt_lock);
 		store->ckpt_stop = true;
-		pthread_cond_signal(&store->ckpt_cond);
+		pthread_cond_broadcast(&store->ckpt_cond);
 		pthread_mutex_unlock(&store->ckpt_lock);
 		pthread_join(store->ckpt_thread, NULL);
 		store->ckpt_running = false;
