@@ -56,8 +56,10 @@ struct cod_job *store_job_cache_get(struct cod_store *store, enum store_job_kind
 }
 
 void store_job_cache_put(struct cod_store *store, enum store_job_kind kind, const char *id, uint64_t number,
-			 int64_t written, const struct cod_job *job)
+			 int64_t written, size_t doc_bytes, const struct cod_job *job)
 {
+	if (doc_bytes > STORE_JOB_CACHE_DOC_MAX)
+		return;
 	struct store_job_cache *jc = &store->job_cache;
 	uint32_t hash = hash_id(id);
 	struct cod_job *copy = cod_job_dup(job);

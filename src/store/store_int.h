@@ -103,9 +103,10 @@ void store_job_cache_release(struct store_job_cache *jc);
 /* A copy of the cached job, caller frees; NULL when not cached. */
 struct cod_job *store_job_cache_get(struct cod_store *store, enum store_job_kind kind, const char *id,
 				    uint64_t number, int64_t written);
-/* Keep a copy of job (the caller keeps job). */
+/* Keep a copy of job, decoded from a document of doc_bytes (the caller
+ * keeps job); documents over STORE_JOB_CACHE_DOC_MAX are not kept. */
 void store_job_cache_put(struct cod_store *store, enum store_job_kind kind, const char *id, uint64_t number,
-			 int64_t written, const struct cod_job *job);
+			 int64_t written, size_t doc_bytes, const struct cod_job *job);
 
 struct cod_store {
 	char *path;

@@ -44,6 +44,17 @@ static struct cod_job *job_decode(const char *doc, struct cod_error **err)
 	return job;
 }
 
+/* The job in column doc_col of row s: a copy of the cached one with the
+ * same key (store_cache.c), or decoded and kept. */
+static struct cod_job *job_cached(struct cod_store *store, enum store_job_kind kind, const char *id,
+				  uint64_t number, int64_t written, sqlite3_stmt *s, int doc_col, struct cod_error **err)
+{
+	struct cod_job *job = store_job_cache_get(store, kind, id, number, written);
+	if (!job && (job = job_decode(store_col_text(s, doc_col), err)))
+		store_job_cache_put(store, kind, id, number, written, (size_t)sqlite3_column_bytes(s, doc_col), job);
+	return job;
+}
+
 /* The current job with full ID id (NULL and COD_E_NOT_FOUND if none). */
 static struct cod_job *job_load(struct store_conn *c, const char *id, struct cod_error **err)
 {
@@ -61,13 +72,8 @@ static struct cod_job *job_load(struct store_conn *c, const char *id, struct cod
 		store_dberr(c, err, "load job");
 		return NULL;
 	}
-	uint64_t revision = (uint64_t)sqlite3_column_int64(s, 5);
-	int64_t written = sqlite3_column_int64(s, 7);
-	struct cod_job *job = store_job_cache_get(c->store, STORE_JOB_CURRENT, id, revision, written);
-	if (!job && (job = job_decode(store_col_text(s, 6), err)) &&
-	    sqlite3_column_bytes(s, 6) <= STORE_JOB_CACHE_DOC_MAX)
-		store_job_cache_put(c->store, STORE_JOB_CURRENT, id, revision, written, job);
-	return job;
+	return job_cached(c->store, STORE_JOB_CURRENT, id, (uint64_t)sqlite3_column_int64(s, 5),
+			  sqlite3_column_int64(s, 7), s, 6, err);
 }
 
 struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_t version,
@@ -89,12 +95,7 @@ struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_
 		store_dberr(c, err, "load job version");
 		return NULL;
 	}
-	int64_t written = sqlite3_column_int64(s, 1);
-	struct cod_job *job = store_job_cache_get(c->store, STORE_JOB_VERSION, id, version, written);
-	if (!job && (job = job_decode(store_col_text(s, 0), err)) &&
-	    sqlite3_column_bytes(s, 0) <= STORE_JOB_CACHE_DOC_MAX)
-		store_job_cache_put(c->store, STORE_JOB_VERSION, id, version, written, job);
-	return job;
+	return job_cached(c->store, STORE_JOB_VERSION, id, version, sqlite3_column_int64(s, 1), s, 0, err);
 }
 
 /* Labels as stored in the labels column (NULL when there are none). */
