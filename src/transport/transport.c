@@ -81,25 +81,14 @@ char *cod_subject_node(const char *subj)
 
 /* ----------------------------------------------------------- envelopes */
 
-char *cod_envelope_encode(const struct cod_envelope *env, size_t *len)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "Type", json_string(env->type ? env->type : ""));
-	json_object_set_new(o, "Seq", json_integer((json_int_t)env->seq));
-	json_object_set_new(o, "Source", json_string(env->source ? env->source : ""));
-	json_object_set_new(o, "Time", json_integer(env->time));
-	json_object_set_new(o, "Payload", env->payload ? json_incref(env->payload) : json_object());
-	char *text = cod_json_dumps(o, 0);
-	json_decref(o);
-	if (len)
-		*len = strlen(text);
-	return text;
-}
-
+/* A JSON string; text that is not UTF-8 becomes "". */
 static void add_string(struct cod_buf *b, const char *s)
 {
 	json_t *v = json_string(s ? s : "");
-	cod_json_emit(v ? v : json_string(""), 0, b);
+	if (v)
+		cod_json_emit(v, 0, b);
+	else
+		cod_buf_addstr(b, "\"\"");
 	json_decref(v);
 }
 
@@ -117,6 +106,12 @@ char *cod_envelope_encode_text(const char *type, uint64_t seq, const char *sourc
 	cod_buf_addstr(&b, *p == '{' ? p : "{}");
 	cod_buf_addch(&b, '}');
 	return cod_buf_detach(&b, len);
+}
+
+char *cod_envelope_encode(const struct cod_envelope *env, size_t *len)
+{
+	cleanup_free char *payload = env->payload ? cod_json_dumps(env->payload, 0) : NULL;
+	return cod_envelope_encode_text(env->type, env->seq, env->source, env->time, payload, len);
 }
 
 static int malformed(struct cod_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -215,6 +215,14 @@ static void test_envelope_round_trip(void **state)
 	assert_true(json_is_object(got.payload));
 	assert_int_equal(json_object_size(got.payload), 0);
 	cod_envelope_release(&got);
+	/* A stored payload goes in as its text; text that is not an object
+	 * goes as {}. */
+	cleanup_free char *t3 = cod_envelope_encode_text("RunResult", 9, "n-c", 5, " {\"A\":[1,2]}", NULL);
+	assert_string_equal(t3, "{\"Type\":\"RunResult\",\"Seq\":9,\"Source\":\"n-c\",\"Time\":5,\"Payload\":{\"A\":[1,2]}}");
+	cleanup_free char *t4 = cod_envelope_encode_text("RunResult", 9, "n-c", 5, "[1]", NULL);
+	assert_int_equal(cod_envelope_decode(t4, strlen(t4), &got, &err), 0);
+	assert_int_equal(json_object_size(got.payload), 0);
+	cod_envelope_release(&got);
 	const char *lower = "{\"type\":\"BidResult\",\"seq\":3}";
 	assert_int_equal(cod_envelope_decode(lower, strlen(lower), &got, &err), 0);
 	assert_string_equal(got.type, "BidResult");
