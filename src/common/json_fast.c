@@ -331,24 +331,29 @@ static json_t *read_value(struct reader *r)
 	}
 }
 
-json_t *cod_json_loadb(const char *text, size_t len, size_t flags, json_error_t *error)
+json_t *cod_json_read_fast(const char *text, size_t len, size_t flags)
 {
 	/* only the flags whose meaning is mirrored here */
-	if (text && !(flags & ~(size_t)(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY))) {
-		struct reader r = {.p = text, .end = text + len, .flags = flags};
-		skip_space(&r);
-		json_t *v = NULL;
-		if (r.p < r.end && ((flags & JSON_DECODE_ANY) || *r.p == '{' || *r.p == '['))
-			v = read_value(&r);
-		free(r.scratch);
-		if (v) {
-			skip_space(&r);
-			if (r.p == r.end)
-				return v;
-			json_decref(v); /* text after the value: an error */
-		}
+	if (!text || (flags & ~(size_t)(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)))
+		return NULL;
+	struct reader r = {.p = text, .end = text + len, .flags = flags};
+	skip_space(&r);
+	json_t *v = NULL;
+	if (r.p < r.end && ((flags & JSON_DECODE_ANY) || *r.p == '{' || *r.p == '['))
+		v = read_value(&r);
+	free(r.scratch);
+	skip_space(&r);
+	if (v && r.p != r.end) { /* text after the value: an error */
+		json_decref(v);
+		v = NULL;
 	}
-	return json_loadb(text, len, flags, error);
+	return v;
+}
+
+json_t *cod_json_loadb(const char *text, size_t len, size_t flags, json_error_t *error)
+{
+	json_t *v = cod_json_read_fast(text, len, flags);
+	return v ? v : json_loadb(text, len, flags, error);
 }
 
 json_t *cod_json_loads(const char *text, size_t flags, json_error_t *error)

@@ -282,6 +282,17 @@ static void json_reader_matches_jansson(void **state)
 		json_decref(fast);
 		json_decref(ref);
 	}
+	/* What cod writes takes the one-pass path; the rest is jansson's. */
+	static const char *const fast_ok[] = {texts[0], texts[1], texts[2], texts[10]};
+	static const size_t fast_flags[] = {0, 0, 0, JSON_DECODE_ANY};
+	for (size_t i = 0; i < 4; i++) {
+		json_t *v = cod_json_read_fast(fast_ok[i], strlen(fast_ok[i]), fast_flags[i]);
+		assert_non_null(v);
+		json_decref(v);
+	}
+	for (size_t i = 3; i < 10; i++)
+		assert_null(cod_json_read_fast(texts[i], strlen(texts[i]), 0));
+	assert_null(cod_json_read_fast(texts[2], strlen(texts[2]), JSON_REJECT_DUPLICATES));
 	json_error_t e;
 	json_t *dup = cod_json_loadb("{\"a\":1,\"a\":2}", 13, JSON_REJECT_DUPLICATES, &e);
 	assert_null(dup);
