@@ -16,14 +16,16 @@ static void open_lib(struct cod_lazylib *lib)
 	/* RTLD_LOCAL: the library's symbols must not interpose on the shims */
 	void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
-		snprintf(lib->error, sizeof(lib->error), "%s cannot be loaded: %s", lib->soname, dlerror());
+		snprintf(lib->error, sizeof(lib->error), "%s cannot be loaded: %s (scripts/install-deps.sh installs it)",
+			 lib->soname, dlerror());
 		goto fail;
 	}
 	for (size_t i = 0; i < lib->nsyms; i++) {
 		void *p = dlsym(h, lib->syms[i].name);
 		if (!p) {
-			snprintf(lib->error, sizeof(lib->error), "%s lacks %s: %s", lib->soname, lib->syms[i].name,
-				 dlerror());
+			snprintf(lib->error, sizeof(lib->error),
+				 "%s lacks %s: %s (a version too old for cod; scripts/install-deps.sh installs one that fits)",
+				 lib->soname, lib->syms[i].name, dlerror());
 			dlclose(h);
 			goto fail;
 		}

@@ -34,7 +34,7 @@ struct cod_lazylib {
 	const struct cod_lazy_sym *syms;
 	size_t nsyms;
 	int state; /* 0 not tried, 1 loaded, -1 failed */
-	char error[320];
+	char error[512];
 };
 
 /* Loads lib and resolves every symbol once (thread-safe; later calls cost

@@ -44,6 +44,7 @@ static void test_missing_library(void **state)
 	const char *e = cod_lazylib_error(&lib);
 	assert_non_null(e);
 	assert_non_null(strstr(e, "libcod-no-such-library.so.0 cannot be loaded"));
+	assert_non_null(strstr(e, "install-deps.sh"));
 	assert_false(cod_lazylib_load(&lib)); /* remembered */
 	assert_null(fn_missing);
 }
