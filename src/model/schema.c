@@ -641,6 +641,11 @@ static void dump_i64(struct cod_buf *b, int64_t v)
 	cod_buf_add(b, p, (size_t)(end - p));
 }
 
+/* The characters JSON escapes with a letter (or themselves). */
+static const char short_escape[0x60] = {
+    ['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
+};
+
 /* A JSON string as json_dumps() writes it (no ASCII or slash escaping);
  * text that is not UTF-8 becomes "" as in encode_field(). */
 static void dump_string(struct cod_buf *b, const char *str)
@@ -658,29 +663,10 @@ static void dump_string(struct cod_buf *b, const char *str)
 			continue;
 		cod_buf_add(b, run, (size_t)(p - run));
 		run = p + 1;
-		switch (c) {
-		case '"':
-			cod_buf_add(b, "\\\"", 2);
-			break;
-		case '\\':
-			cod_buf_add(b, "\\\\", 2);
-			break;
-		case '\b':
-			cod_buf_add(b, "\\b", 2);
-			break;
-		case '\f':
-			cod_buf_add(b, "\\f", 2);
-			break;
-		case '\n':
-			cod_buf_add(b, "\\n", 2);
-			break;
-		case '\r':
-			cod_buf_add(b, "\\r", 2);
-			break;
-		case '\t':
-			cod_buf_add(b, "\\t", 2);
-			break;
-		default:
+		if (short_escape[c]) {
+			char two[2] = {'\\', short_escape[c]};
+			cod_buf_add(b, two, 2);
+		} else {
 			cod_buf_addf(b, "\\u%04X", c);
 		}
 	}
