@@ -88,36 +88,35 @@ static void register_fork(void)
 	pthread_atfork(NULL, NULL, after_fork_child);
 }
 
-static void id_random(unsigned char b[16])
+/* n random bytes (n at most the pool size) from the pool. */
+static void id_random(void *b, size_t n)
 {
 	static __thread unsigned char pool[256];
 	static __thread size_t used = sizeof(pool);
 	static __thread unsigned generation;
 	pthread_once(&fork_once, register_fork);
 	unsigned gen = __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
-	if (used + 16 > sizeof(pool) || generation != gen) {
+	if (used + n > sizeof(pool) || generation != gen) {
 		cod_random_bytes(pool, sizeof(pool));
 		used = 0;
 		generation = gen;
 	}
-	memcpy(b, pool + used, 16);
-	explicit_bzero(pool + used, 16);
-	used += 16;
+	memcpy(b, pool + used, n);
+	explicit_bzero(pool + used, n);
+	used += n;
 }
 
 uint64_t cod_random_u64(void)
 {
-	unsigned char b[16];
-	id_random(b);
 	uint64_t v;
-	memcpy(&v, b, sizeof(v));
+	id_random(&v, sizeof(v));
 	return v;
 }
 
 void cod_uuid4(char out[37])
 {
 	unsigned char b[16];
-	id_random(b);
+	id_random(b, sizeof(b));
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	static const char hex[] = "0123456789abcdef";
