@@ -1600,6 +1600,25 @@ struct submitter {
 	int failures;
 };
 
+/* Run fn on `threads` submitters of per requests each; their failures. */
+static int run_submitters(struct cod_store *store, void *(*fn)(void *), int threads, int per)
+{
+	struct submitter *subs = xcalloc((size_t)threads, sizeof(*subs));
+	pthread_t *th = xcalloc((size_t)threads, sizeof(*th));
+	for (int i = 0; i < threads; i++) {
+		subs[i] = (struct submitter){.store = store, .thread = i, .n = per};
+		assert_int_equal(pthread_create(&th[i], NULL, fn, &subs[i]), 0);
+	}
+	int failures = 0;
+	for (int i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		failures += subs[i].failures;
+	}
+	free(subs);
+	free(th);
+	return failures;
+}
+
 static void *submit_many(void *arg)
 {
 	struct submitter *s = arg;
@@ -1644,16 +1663,7 @@ static void test_concurrent_submits(void **state)
 	(void)state;
 	struct cod_store *store = open_store(NULL);
 	enum { THREADS = 2, PER = 200 };
-	struct submitter subs[THREADS];
-	pthread_t th[THREADS];
-	for (int i = 0; i < THREADS; i++) {
-		subs[i] = (struct submitter){.store = store, .thread = i, .n = PER};
-		assert_int_equal(pthread_create(&th[i], NULL, submit_many, &subs[i]), 0);
-	}
-	for (int i = 0; i < THREADS; i++) {
-		pthread_join(th[i], NULL);
-		assert_int_equal(subs[i].failures, 0);
-	}
+	assert_int_equal(run_submitters(store, submit_many, THREADS, PER), 0);
 
 	struct cod_job_query q = {.limit = 0};
 	struct cod_job_page page;
@@ -1675,16 +1685,9 @@ static void test_concurrent_submits(void **state)
 /* Submissions from several threads share transactions: one that is
  * refused (an unchanged resubmission) fails alone, with its own error, and
  * the others commit. */
-struct resubmitter {
-	struct cod_store *store;
-	int thread;
-	int n;
-	int unexpected;
-};
-
 static void *resubmit_many(void *arg)
 {
-	struct resubmitter *s = arg;
+	struct submitter *s = arg;
 	for (int i = 0; i < s->n; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "r%d-%d", s->thread, i);
@@ -1694,9 +1697,9 @@ static void *resubmit_many(void *arg)
 			struct cod_error *err = NULL;
 			int rc = cod_store_submit_job(s->store, job, false, NULL, NULL, &res, &err);
 			if (!again && rc != 0)
-				s->unexpected++;
+				s->failures++;
 			if (again && (rc != -1 || !err || err->code != COD_E_BAD_REQUEST || job->id))
-				s->unexpected++;
+				s->failures++;
 			cod_error_free(err);
 			if (rc == 0)
 				cod_submit_result_release(&res);
@@ -1711,16 +1714,7 @@ static void test_shared_submits_fail_alone(void **state)
 	(void)state;
 	struct cod_store *store = open_store(NULL);
 	enum { THREADS = 4, PER = 50 };
-	struct resubmitter subs[THREADS];
-	pthread_t th[THREADS];
-	for (int i = 0; i < THREADS; i++) {
-		subs[i] = (struct resubmitter){.store = store, .thread = i, .n = PER};
-		assert_int_equal(pthread_create(&th[i], NULL, resubmit_many, &subs[i]), 0);
-	}
-	for (int i = 0; i < THREADS; i++) {
-		pthread_join(th[i], NULL);
-		assert_int_equal(subs[i].unexpected, 0);
-	}
+	assert_int_equal(run_submitters(store, resubmit_many, THREADS, PER), 0);
 	assert_int_equal(count_jobs(store, NULL), THREADS * PER);
 	assert_int_equal(count_pending_evals(store), THREADS * PER);
 	cod_store_close(store);
