@@ -149,8 +149,7 @@ void *orch_dispatch_main(void *arg)
 		/* a kick, or once a second in case one was missed */
 		pthread_mutex_lock(&o->lock);
 		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += 1;
+		cod_mono_deadline(&ts, 1000);
 		while (!o->dispatch_kick && !o->stopping)
 			if (pthread_cond_timedwait(&o->dispatch_cond, &o->lock, &ts) == ETIMEDOUT)
 				break;
