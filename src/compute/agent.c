@@ -27,6 +27,7 @@
 #include "compute/compute_int.h"
 #include "publisher/publisher.h"
 #include "storage/cache.h"
+#include "storage/http.h"
 #include "storage/storage.h"
 #include "orchestrator/orchestrator.h"
 #include "version.h"
@@ -558,21 +559,12 @@ static int open_log(const char *dir, const char *name, struct cod_error **err)
  * link shares it without copying; a copy where a link cannot be made. */
 static void copy_file(const char *from, const char *to)
 {
-	if (link(from, to) == 0)
-		return;
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return;
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out >= 0) {
-		char buf[65536];
-		ssize_t n;
-		while ((n = read(in, buf, sizeof(buf))) > 0)
-			if (write(out, buf, (size_t)n) != n)
-				break;
-		close(out);
+	struct cod_error *err = NULL;
+	unlink(to); /* a run again in the same directory replaces it */
+	if (cod_copy_tree(from, to, true, &err) < 0) {
+		cod_warn("compute", "results: %s", err->message);
+		cod_error_free(err);
 	}
-	close(in);
 }
 
 /* A results file; no fsync: a node that crashes fails the execution. */
