@@ -177,9 +177,8 @@ int cod_cmd_devstack(struct cod_cli *cli, int argc, char **argv)
 
 	unsigned char rnd[16];
 	cod_random_bytes(rnd, sizeof(rnd));
-	char token[40] = "";
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(token + 2 * i, 3, "%02x", rnd[i]);
+	char token[2 * sizeof(rnd) + 1];
+	cod_hex_encode(rnd, sizeof(rnd), token);
 	cleanup_free char *tok1 = xasprintf("COD_ORCHESTRATOR_AUTH_TOKEN=%s", token);
 	cleanup_free char *tok2 = xasprintf("COD_COMPUTE_AUTH_TOKEN=%s", token);
 	char *extra[] = {tok1, tok2};

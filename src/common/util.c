@@ -119,15 +119,17 @@ void cod_uuid4(char out[37])
 	id_random(b, sizeof(b));
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	static const char hex[] = "0123456789abcdef";
+	/* 8-4-4-4-12 */
+	static const size_t groups[] = {4, 2, 2, 2, 6};
+	const unsigned char *g = b;
 	char *p = out;
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
+	for (size_t i = 0; i < 5; i++) {
+		if (i)
 			*p++ = '-';
-		*p++ = hex[b[i] >> 4];
-		*p++ = hex[b[i] & 0x0f];
+		cod_hex_encode(g, groups[i], p);
+		g += groups[i];
+		p += 2 * groups[i];
 	}
-	*p = '\0';
 }
 
 char *cod_new_id(const char *prefix)
@@ -148,6 +150,17 @@ bool cod_str_has_suffix(const char *s, const char *suffix)
 {
 	size_t ls = strlen(s), lx = strlen(suffix);
 	return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
+}
+
+void cod_hex_encode(const void *data, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *d = data;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[2 * n] = '\0';
 }
 
 int cod_hex_digit(int c)

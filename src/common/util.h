@@ -38,6 +38,8 @@ bool cod_str_has_suffix(const char *s, const char *suffix);
 bool cod_str_empty(const char *s);
 /* The value of hexadecimal digit c (either case), -1 when it is none. */
 int cod_hex_digit(int c);
+/* n bytes as 2n lowercase hex digits and a NUL into out (2n+1 bytes). */
+void cod_hex_encode(const void *data, size_t n, char *out);
 /* Trim ASCII whitespace in place, returning s. */
 char *cod_str_trim(char *s);
 /* Lowercase copy. */

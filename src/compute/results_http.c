@@ -284,8 +284,7 @@ static char *self_check(const struct cod_results_server *s, const char *adv)
 	unsigned char raw[16];
 	cod_random_bytes(raw, sizeof(raw));
 	char token[2 * sizeof(raw) + 1];
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(token + 2 * i, 3, "%02x", raw[i]);
+	cod_hex_encode(raw, sizeof(raw), token);
 	cleanup_free char *request_line = xasprintf("GET /.cod-self-check/%s HTTP/1.1\r\n", token);
 	bool v6 = strchr(adv, ':') != NULL;
 	cleanup_free char *request = xasprintf("%sHost: %s%s%s:%d\r\nConnection: close\r\n\r\n", request_line,

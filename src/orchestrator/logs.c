@@ -270,8 +270,7 @@ int cod_log_proxy_new(struct cod_store *store, struct cod_nats *nc, cod_log_node
 	p->node_arg = node_arg;
 	unsigned char rnd[8];
 	cod_random_bytes(rnd, sizeof(rnd));
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(p->instance + 2 * i, 3, "%02x", rnd[i]);
+	cod_hex_encode(rnd, sizeof(rnd), p->instance);
 	p->prefix = xasprintf("cod.logs.%s.", p->instance);
 	pthread_mutex_init(&p->lock, NULL);
 	cleanup_free char *wildcard = xasprintf("%s*", p->prefix);

@@ -288,22 +288,13 @@ char *cod_url_decode(const char *s, bool plus_space)
 
 /* ----------------------------------------------------------- hashing */
 
-static void to_hex(const unsigned char *d, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex[d[i] >> 4];
-		out[2 * i + 1] = hex[d[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 void cod_sha256_hex(const void *data, size_t len, char hex[65])
 {
 	unsigned char d[32];
 	unsigned int n = 0;
 	EVP_Digest(data, len, d, &n, EVP_sha256(), NULL);
-	to_hex(d, 32, hex);
+	cod_hex_encode(d, 32, hex);
 }
 
 int cod_sha256_file(const char *path, char hex[65], unsigned char raw[32], struct cod_error **err)
@@ -325,7 +316,7 @@ int cod_sha256_file(const char *path, char hex[65], unsigned char raw[32], struc
 	EVP_MD_CTX_free(ctx);
 	if (r < 0)
 		return cod_error_set(err, COD_E_IO, "read \"%s\": %s", path, strerror(saved));
-	to_hex(d, 32, hex);
+	cod_hex_encode(d, 32, hex);
 	if (raw)
 		memcpy(raw, d, 32);
 	return 0;

@@ -190,6 +190,13 @@ static void ids_and_strings(void **state)
 	assert_int_equal(strlen(a), 38);
 	assert_string_not_equal(a, b);
 	assert_int_equal(a[16], '4'); /* version nibble */
+	for (size_t i = 2; i < 38; i++) /* 8-4-4-4-12 lowercase hex */
+		assert_true(i == 10 || i == 15 || i == 20 || i == 25 ? a[i] == '-'
+								      : cod_hex_digit(a[i]) >= 0 && !(a[i] >= 'A' && a[i] <= 'F'));
+	assert_true(strchr("89ab", a[21]) != NULL); /* variant */
+	char hex[7];
+	cod_hex_encode("\x00\xab\xff", 3, hex);
+	assert_string_equal(hex, "00abff");
 	free(a);
 	free(b);
 	assert_int_equal(cod_edit_distance("Meta", "meta"), 0);

@@ -27,13 +27,8 @@
 
 static void to_hex(const unsigned char md[32], char out[72])
 {
-	static const char hex[] = "0123456789abcdef";
 	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hex[md[i] >> 4];
-		out[8 + 2 * i] = hex[md[i] & 15];
-	}
-	out[71] = '\0';
+	cod_hex_encode(md, 32, out + 7);
 }
 
 /* sha256 of a file, "sha256:<hex>". */
