@@ -947,7 +947,6 @@ static int start_checkpointer(struct cod_store *store, struct cod_error **err)
 		return cod_error_set(err, COD_E_INTERNAL, "start the checkpoint thread of \"%s\": %s",
 				     store->path, strerror(rc));
 	}
-	store->ckpt_running = true;
 	sqlite3_wal_hook(store->writer->db, on_wal_commit, store);
 	return 0;
 }
@@ -958,14 +957,13 @@ static void stop_checkpointer(struct cod_store *store)
 {
 	if (store->writer)
 		sqlite3_wal_hook(store->writer->db, NULL, NULL);
-	if (store->ckpt_running) {
-		pthread_mutex_lock(&store->ckpt_lock);
-		store->ckpt_stop = true;
-		pthread_cond_broadcast(&store->ckpt_cond);
-		pthread_mutex_unlock(&store->ckpt_lock);
-		pthread_join(store->ckpt_thread, NULL);
-		store->ckpt_running = false;
-	}
+	if (!store->ckpt_conn)
+		return; /* never started */
+	pthread_mutex_lock(&store->ckpt_lock);
+	store->ckpt_stop = true;
+	pthread_cond_broadcast(&store->ckpt_cond);
+	pthread_mutex_unlock(&store->ckpt_lock);
+	pthread_join(store->ckpt_thread, NULL);
 	conn_close(store->ckpt_conn);
 	store->ckpt_conn = NULL;
 }

@@ -142,9 +142,8 @@ struct cod_store {
 	 * a thread of its own copies them into the database on its own
 	 * connection, so no commit waits for a checkpoint. */
 	bool wal;			 /* the database is in WAL mode */
-	struct store_conn *ckpt_conn; /* the checkpointer's connection */
+	struct store_conn *ckpt_conn; /* the checkpointer's; NULL: no checkpointer runs */
 	pthread_t ckpt_thread;
-	bool ckpt_running;		/* ckpt_thread was started */
 	pthread_mutex_t ckpt_lock;
 	pthread_cond_t ckpt_cond;
 	bool ckpt_wanted, ckpt_stop; /* ckpt_lock */
