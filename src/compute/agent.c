@@ -1234,11 +1234,7 @@ int cod_compute_open(const struct cod_config *cfg, struct cod_compute **out, str
 	cod_cond_init_mono(&c->disp_cond);
 	c->start_time = cod_now_ns();
 	c->request_timeout_ms = REQUEST_TIMEOUT_MS;
-	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");
-	c->fault_duplicate = fault && *fault && strcmp(fault, "0");
-	if (c->fault_duplicate)
-		cod_warn("compute",
-			 "COD_FAULT_DUPLICATE_MESSAGES is set: messages go out duplicated and reordered");
+	c->fault_duplicate = cod_fault_duplicate_messages("compute");
 	c->heartbeat_ms = cfg->compute_heartbeat_ms > 0 ? cfg->compute_heartbeat_ms : DEFAULT_HEARTBEAT_MS;
 	c->info_update_ms =
 	    cfg->compute_info_update_ms > 0 ? cfg->compute_info_update_ms : DEFAULT_INFO_UPDATE_MS;

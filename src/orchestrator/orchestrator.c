@@ -326,8 +326,7 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_mutex_init(&o->nodes_lock, NULL);
 	pthread_mutex_init(&o->send_lock, NULL);
-	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");
-	o->fault_duplicate = fault && *fault && strcmp(fault, "0");
+	o->fault_duplicate = cod_fault_duplicate_messages("dispatch");
 	cod_cond_init_mono(&o->cond);
 	cod_cond_init_mono(&o->inbox_cond);
 	cod_cond_init_mono(&o->dispatch_cond);

@@ -81,6 +81,15 @@ char *cod_subject_node(const char *subj)
 
 /* ----------------------------------------------------------- envelopes */
 
+bool cod_fault_duplicate_messages(const char *who)
+{
+	const char *fault = getenv("COD_FAULT_DUPLICATE_MESSAGES");
+	bool on = fault && *fault && strcmp(fault, "0");
+	if (on)
+		cod_warn(who, "COD_FAULT_DUPLICATE_MESSAGES is set: messages go out duplicated and reordered");
+	return on;
+}
+
 /* A JSON string; text that is not UTF-8 becomes "". */
 static void add_string(struct cod_buf *b, const char *s)
 {

@@ -136,6 +136,10 @@ struct cod_envelope {
 	json_t *payload;
 };
 
+/* COD_FAULT_DUPLICATE_MESSAGES (a test hook): whether this process's
+ * dispatcher sends every pair of messages as b a a b; warns when set. */
+bool cod_fault_duplicate_messages(const char *who);
+
 /* Encode to JSON text (heap, NUL-terminated). */
 char *cod_envelope_encode(const struct cod_envelope *env, size_t *len);
 /* The same for a payload that is already JSON text (an object, as stored
