@@ -29,8 +29,6 @@ free_port() {
 	done
 	return 1
 }
-PORT=$(free_port)
-
 AUTH=""
 if [ -n "$USER_" ]; then
 	command -v htpasswd >/dev/null || { echo "start-registry: htpasswd missing (apt-get install apache2-utils)" >&2; exit 1; }
@@ -41,7 +39,12 @@ if [ -n "$USER_" ]; then
     path: $DIR/htpasswd"
 fi
 
-cat >"$DIR/config.yml" <<EOF
+# A port found free can be taken before the registry binds it (by another
+# server, or as the local port of an outgoing connection): then it starts
+# again on another one.
+for _attempt in 1 2 3 4 5; do
+	PORT=$(free_port)
+	cat >"$DIR/config.yml" <<EOF
 version: 0.1
 log:
   level: warn
@@ -58,17 +61,19 @@ http:
 $AUTH
 EOF
 
-# its own session, so that the caller's terminal signals do not reach it
-setsid "$REGISTRY" serve "$DIR/config.yml" >"$DIR/registry.log" 2>&1 </dev/null &
-PID=$!
-for _ in $(seq 1 100); do
-	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2/" || true)
-	if [ "$code" = 200 ] || [ "$code" = 401 ]; then
-		echo "$PORT $PID"
-		exit 0
-	fi
-	if ! kill -0 "$PID" 2>/dev/null; then break; fi
-	sleep 0.1
+	# its own session, so that the caller's terminal signals do not reach it
+	setsid "$REGISTRY" serve "$DIR/config.yml" >"$DIR/registry.log" 2>&1 </dev/null &
+	PID=$!
+	for _ in $(seq 1 100); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2/" || true)
+		if [ "$code" = 200 ] || [ "$code" = 401 ]; then
+			echo "$PORT $PID"
+			exit 0
+		fi
+		if ! kill -0 "$PID" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	grep -q "address already in use" "$DIR/registry.log" || break
 done
 echo "start-registry: the registry did not start; log:" >&2
 cat "$DIR/registry.log" >&2
