@@ -12,7 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
+#include "tmpdir.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1399,14 +1400,6 @@ static void test_node_over_nats(void **state)
 
 /* --------------------------------------------------------------- main */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	(void)state;
@@ -1417,7 +1410,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	cod_nats_shutdown_library();
-	nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tmp_root);
 	return 0;
 }
 

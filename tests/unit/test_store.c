@@ -10,7 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
+#include "tmpdir.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -1722,14 +1723,6 @@ static void test_shared_submits_fail_alone(void **state)
 
 /* ------------------------------------------------------------- setup */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1739,7 +1732,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	return nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(tmp_root);
 }
 
 int main(void)

@@ -10,8 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -548,14 +549,6 @@ static void test_natsd_missing_binary(void **state)
 
 /* --------------------------------------------------------------- main */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	(void)state;
@@ -583,7 +576,7 @@ static int teardown(void **state)
 	cod_natsd_stop(server);
 	free(server_dir);
 	cod_nats_shutdown_library();
-	nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_remove(tmp_root);
 	return 0;
 }
 

@@ -1,0 +1,25 @@
+/*
+ * tmpdir.h - a unit test group's scratch directory: made by mkdtemp in its
+ * setup, removed with everything in it by its teardown.
+ */
+#ifndef COD_TEST_TMPDIR_H
+#define COD_TEST_TMPDIR_H
+
+#include <ftw.h>
+#include <stdio.h>
+
+static int tmpdir_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove root and everything under it; 0 or -1. */
+static inline int tmpdir_remove(const char *root)
+{
+	return nftw(root, tmpdir_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#endif
