@@ -17,6 +17,7 @@
 #include "common/mem.h"
 #include "common/util.h"
 #include "compute/compute_int.h"
+#include "store/wal_vfs.h"
 #include "common/banned.h"
 
 #define BUSY_TIMEOUT_MS 10000
@@ -226,7 +227,7 @@ int cod_cstore_open(const char *path, struct cod_cstore **out, struct cod_error 
 	s->path = xstrdup(path);
 	pthread_mutex_init(&s->lock, NULL);
 	int rc = sqlite3_open_v2(path, &s->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, cod_wal_vfs());
 	if (rc != SQLITE_OK) {
 		cod_error_set(err, COD_E_DATASTORE, "open compute store \"%s\": %s", path,
 			      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));

@@ -21,6 +21,7 @@
 #include "common/mem.h"
 #include "common/util.h"
 #include "store/store_int.h"
+#include "store/wal_vfs.h"
 #include "common/banned.h"
 
 #define BUSY_TIMEOUT_MS 10000
@@ -418,7 +419,7 @@ static struct store_conn *conn_open(struct cod_store *store, struct cod_error **
 	struct store_conn *c = xcalloc(1, sizeof(*c));
 	c->store = store;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-	int rc = sqlite3_open_v2(store->path, &c->db, flags, NULL);
+	int rc = sqlite3_open_v2(store->path, &c->db, flags, cod_wal_vfs());
 	if (rc != SQLITE_OK) {
 		cod_error_set(err, COD_E_DATASTORE, "open database \"%s\": %s", store->path,
 			      c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
