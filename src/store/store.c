@@ -154,6 +154,14 @@ static const char *const migrations[] = {
     "ALTER TABLE job_history_v4 RENAME TO job_history;"
     "CREATE INDEX job_history_job ON job_history (job_id, seq);"
     "DELETE FROM sqlite_sequence WHERE name = 'job_history';",
+    /* 5: executions by node for live ones only (not terminal: 4
+     * AskForBidRejected, 8 BidRejected, 9 Completed, 10 Failed, 11
+     * Cancelled), keyed by node alone. The node's events need no more, and
+     * the old index, on every execution with its creation time and ID,
+     * was the widest random-keyed insert a plan made: each execution it
+     * places lands on another node's page. */
+    "DROP INDEX executions_node;"
+    "CREATE INDEX executions_node_live ON executions (node_id) WHERE compute_state NOT IN (4, 8, 9, 10, 11);",
 };
 
 #define JOB_COLS "id, namespace, name, state, version, revision, doc, modify_time"

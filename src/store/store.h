@@ -173,7 +173,7 @@ int cod_store_add_history(struct cod_store *store, struct cod_history_event *h, 
 struct cod_exec_query {
 	const char *namespace_; /* with node_id alone: NULL/"" = every namespace */
 	const char *job_ref;    /* or NULL with node_id set */
-	const char *node_id;
+	const char *node_id;    /* the node's live (not terminal) executions */
 	uint64_t job_version;   /* 0 = current unless all_versions */
 	bool all_versions;
 	const char *order_by;   /* create_time|created_at|modify_time|modified_at */

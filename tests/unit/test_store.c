@@ -212,7 +212,8 @@ static void test_history_migration(void **state)
 	assert_true(seq_b > last_seq(store, a));
 	cod_store_close(store);
 
-	/* Put the table back the way schema version 3 had it. */
+	/* Put the history table and the executions' node index back the way
+	 * schema version 3 had them. */
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
@@ -224,6 +225,8 @@ static void test_history_migration(void **state)
 				      "DROP TABLE job_history;"
 				      "ALTER TABLE h3 RENAME TO job_history;"
 				      "CREATE INDEX job_history_job ON job_history (job_id, seq);"
+				      "DROP INDEX executions_node_live;"
+				      "CREATE INDEX executions_node ON executions (node_id, create_time, id);"
 				      "PRAGMA user_version = 3;"
 				      "COMMIT;",
 				      NULL, NULL, NULL),
@@ -246,6 +249,14 @@ static void test_history_migration(void **state)
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_null(strstr((const char *)sqlite3_column_text(s, 0), "AUTOINCREMENT"));
+	sqlite3_finalize(s);
+	/* migration 5: executions by node, live ones only */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(name) FROM sqlite_schema WHERE name LIKE "
+						"'executions_node%'",
+					    -1, &s, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(s, 0), "executions_node_live");
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	free(a);
@@ -1163,6 +1174,24 @@ static void test_executions(void **state)
 	cod_execution_free(a);
 	cod_execution_free(b);
 	cod_execution_free(c);
+
+	/* By node: the live executions only, whichever state they are in
+	 * (the index's list of terminal states matches the model's). */
+	size_t live = 0;
+	for (int st = COD_EXEC_UNDEFINED; st <= COD_EXEC_PREPARING; st++) {
+		struct cod_execution *x = new_exec(id, "node-s", 1);
+		x->compute_state.type = st;
+		assert_int_equal(cod_store_put_execution(store, x, &err), 0);
+		live += !cod_exec_state_terminal((enum cod_exec_state)st);
+		cod_execution_free(x);
+	}
+	q = (struct cod_exec_query){.node_id = "node-s"};
+	assert_int_equal(cod_store_list_executions(store, &q, &page, &err), 0);
+	assert_int_equal(page.n, live);
+	for (size_t i = 0; i < page.n; i++)
+		assert_false(cod_exec_state_terminal((enum cod_exec_state)page.items[i]->compute_state.type));
+	cod_exec_page_release(&page);
+
 	free(id);
 	cod_store_close(store);
 }
