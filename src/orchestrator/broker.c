@@ -293,6 +293,37 @@ void cod_broker_enqueue(struct cod_broker *b, const struct cod_evaluation *ev)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* Hand e out: in flight for its job, under a new receipt. */
+static void lease(struct cod_broker *b, struct job_slot *slot, struct entry *e)
+{
+	slot->inflight = e;
+	e->deliveries++;
+	cod_uuid4(e->receipt);
+	e->lease_deadline_ms = cod_mono_ms() + b->visibility_ms;
+	COD_GROW(b->inflight, b->inflight_alloc, b->ninflight + 1);
+	b->inflight[b->ninflight++] = e;
+}
+
+int cod_broker_claim(struct cod_broker *b, const struct cod_evaluation *ev, char **receipt)
+{
+	const char *job_id = ev->job_id ? ev->job_id : "";
+	if (ev->wait_until > cod_now_ns())
+		return 0;
+	pthread_mutex_lock(&b->lock);
+	struct job_slot *slot = slot_get(b, job_id, false);
+	if (b->shutdown || (slot && (slot->inflight || slot->waiting))) {
+		pthread_mutex_unlock(&b->lock);
+		return 0;
+	}
+	struct entry *e = xcalloc(1, sizeof(*e));
+	e->ev = eval_copy(ev);
+	e->order = b->next_order++;
+	lease(b, slot ? slot : slot_get(b, job_id, true), e);
+	*receipt = xstrdup(e->receipt);
+	pthread_mutex_unlock(&b->lock);
+	return 1;
+}
+
 int cod_broker_dequeue(struct cod_broker *b, int64_t timeout_ms, struct cod_evaluation **ev, char **receipt)
 {
 	int64_t deadline = cod_mono_ms() + timeout_ms;
@@ -307,12 +338,7 @@ int cod_broker_dequeue(struct cod_broker *b, int64_t timeout_ms, struct cod_eval
 		if (e) {
 			struct job_slot *slot = slot_get(b, e->ev->job_id ? e->ev->job_id : "", true);
 			slot->waiting = NULL;
-			slot->inflight = e;
-			e->deliveries++;
-			cod_uuid4(e->receipt);
-			e->lease_deadline_ms = cod_mono_ms() + b->visibility_ms;
-			COD_GROW(b->inflight, b->inflight_alloc, b->ninflight + 1);
-			b->inflight[b->ninflight++] = e;
+			lease(b, slot, e);
 			*ev = eval_copy(e->ev);
 			*receipt = xstrdup(e->receipt);
 			pthread_mutex_unlock(&b->lock);

@@ -39,6 +39,13 @@ void cod_broker_enqueue(struct cod_broker *b, const struct cod_evaluation *ev);
  * the caller frees) and *receipt (heap), 0 on timeout, -1 after shutdown. */
 int cod_broker_dequeue(struct cod_broker *b, int64_t timeout_ms, struct cod_evaluation **ev, char **receipt);
 
+/* Take ev (a new evaluation, not enqueued) at once, as if enqueued and
+ * dequeued, when its job has none in flight or waiting and it is due now:
+ * returns 1 with *receipt (heap) to ack or nack as usual; evaluations of
+ * its job enqueued meanwhile wait and coalesce behind it. Otherwise 0 and
+ * nothing changes (enqueue it). */
+int cod_broker_claim(struct cod_broker *b, const struct cod_evaluation *ev, char **receipt);
+
 /* Done with an evaluation. Fills *answered (heap array of heap IDs, the
  * evaluation itself first, then those coalesced into it). Returns -1 if
  * the receipt is stale (the lease expired and it was handed out again). */

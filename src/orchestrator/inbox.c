@@ -310,12 +310,55 @@ static void check_seq(struct cod_orchestrator *o, struct decoded *d, size_t n)
 	cod_strlist_release(&nodes);
 }
 
-/* Apply the taken messages in one transaction; on a store error nothing is
- * recorded (the nodes resend). */
+/* The evaluations the batch created whose jobs no worker has: claimed
+ * from the broker and planned right here, inside the batch's transaction,
+ * instead of after a hand-off to a worker and a transaction of its own.
+ * The rest stay in b->later, enqueued after commit. Returns how many were
+ * claimed (ws[0..n), ws zeroed by the caller). */
+static size_t claim(struct cod_orchestrator *o, struct batch *b, struct orch_work *ws, size_t max)
+{
+	size_t n = 0, kept = 0;
+	for (size_t i = 0; i < b->nlater; i++) {
+		struct cod_evaluation *ev = b->later[i];
+		if (n < max && cod_broker_claim(o->broker, ev, &ws[n].receipt) == 1)
+			ws[n++].ev = ev;
+		else
+			b->later[kept++] = ev;
+	}
+	b->nlater = kept;
+	return n;
+}
+
+static size_t plan_claimed(struct cod_orchestrator *o, struct batch *b, struct orch_work *ws, size_t n)
+{
+	struct cod_node_state **nodes = NULL;
+	size_t nnodes = 0, planned = 0;
+	orch_nodes_snapshot(o, &nodes, &nnodes);
+	cod_store_tx_read_own(b->tx);
+	for (size_t i = 0; i < n; i++) {
+		ws[i].planned = orch_plan_one(o, &ws[i], nodes, nnodes);
+		planned += ws[i].planned;
+	}
+	for (size_t i = 0; i < nnodes; i++)
+		cod_node_free(nodes[i]);
+	free(nodes);
+	return planned;
+}
+
+/* Claimed evaluations at the most per batch. */
+#define INLINE_MAX 32
+
+/* Apply the taken messages in one transaction, with the plans of the
+ * evaluations they lead to where it can (claim); on a store error nothing
+ * is recorded (the nodes resend). */
 static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 {
 	struct cod_error *err = NULL;
 	struct batch b = {0};
+	struct orch_work ws[INLINE_MAX];
+	struct orch_sent sent = {0};
+	size_t nw = 0, planned = 0;
+	memset(ws, 0, sizeof(ws));
 	if (cod_store_begin(o->store, &b.tx, &err) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
@@ -327,11 +370,19 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 			goto fail;
 		}
 	}
-	/* Nothing here is acknowledged: the evaluations lead to plans whose
-	 * commits sync the WAL (this commit with it) before they publish,
-	 * and heartbeat replies sync before they acknowledge. So the
-	 * scheduler starts without waiting for this sync. */
-	if (cod_store_commit_nowait(b.tx, &err) < 0)
+	nw = claim(o, &b, ws, INLINE_MAX);
+	if (nw)
+		planned = plan_claimed(o, &b, ws, nw);
+	if (planned && orch_apply_plans(b.tx, ws, nw, &sent, &err) < 0) {
+		cod_store_rollback(b.tx);
+		goto fail;
+	}
+	/* Without plans nothing here is acknowledged: the evaluations lead to
+	 * plans whose commits sync the WAL (this commit with it) before they
+	 * publish, and heartbeat replies sync before they acknowledge. So
+	 * the scheduler starts without waiting for this sync. Plans publish,
+	 * so a commit with plans waits for its sync. */
+	if ((planned ? cod_store_commit(b.tx, &err) : cod_store_commit_nowait(b.tx, &err)) < 0)
 		goto fail;
 	pthread_mutex_lock(&o->nodes_lock);
 	for (size_t i = 0; i < n; i++) {
@@ -345,15 +396,21 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 		}
 	}
 	pthread_mutex_unlock(&o->nodes_lock);
+	orch_plans_committed(o, ws, nw, &sent);
 	orch_enqueue_all(o, b.later, b.nlater);
 	b.later = NULL;
 	b.nlater = 0;
-	batch_release(&b);
-	return;
+	goto done;
 fail:
-	/* not processed: the nodes resend after their next heartbeat */
+	/* not processed: the nodes resend after their next heartbeat, and
+	 * the claimed evaluations, never stored, are dropped (acked) */
 	cod_warn("inbox", "%zu messages not processed: %s", n, err ? err->message : "store error");
 	cod_error_free(err);
+	for (size_t i = 0; i < nw; i++)
+		ws[i].rc = 0;
+done:
+	orch_works_finish(o, ws, nw);
+	orch_sent_release(&sent);
 	batch_release(&b);
 }
 

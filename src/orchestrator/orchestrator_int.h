@@ -7,7 +7,8 @@
  *     hand the new evaluation to the broker (orch_eval_created);
  *   - NATS delivery threads: control requests (node manager, nodes.c)
  *     answer at once; data messages are queued for the inbox thread;
- *   - the inbox thread (inbox.c): compute results -> store -> evaluations;
+ *   - the inbox thread (inbox.c): compute results -> store -> evaluations,
+ *     planned in the same transaction when no worker has their job;
  *   - scheduler workers (workers.c): broker -> scheduler -> plan -> store;
  *   - the dispatcher (dispatch.c): store outbox -> NATS, in sequence order;
  *   - housekeeping (orchestrator.c): node health and timeouts.
@@ -120,6 +121,43 @@ void *orch_inbox_main(void *arg);
 
 /* workers.c */
 void *orch_worker_main(void *arg);
+
+/* One evaluation to plan and apply: taken from the broker by a worker, or
+ * claimed by the inbox for its own transaction (cod_broker_claim). */
+struct orch_work {
+	struct cod_evaluation *ev; /* owned */
+	char *receipt;		   /* owned: the broker's lease */
+	struct cod_job *job;
+	struct cod_exec_page page;
+	struct cod_plan plan;
+	bool planned; /* plan computed: apply it */
+	int rc;	      /* 0: ack, -1: nack */
+	struct cod_evaluation **later; /* evaluations to enqueue after commit */
+	size_t nlater;
+};
+
+/* The messages plans appended, to publish once they committed. */
+struct orch_sent {
+	struct cod_outbox_msg *msgs;
+	size_t n;
+};
+void orch_sent_release(struct orch_sent *s);
+
+/* Load what the scheduler needs, through the store's reads of the calling
+ * thread (a writer hold, or a transaction's own reads), and run it; false
+ * when there is nothing to apply (w->rc says whether to ack). */
+bool orch_plan_one(struct cod_orchestrator *o, struct orch_work *w, struct cod_node_state **nodes, size_t nnodes);
+/* Apply the planned ones in tx, each in its own savepoint: a plan that
+ * fails is undone alone and nacked. -1 only when tx itself failed. */
+int orch_apply_plans(struct cod_store_tx *tx, struct orch_work *ws, size_t n, struct orch_sent *sent,
+		     struct cod_error **err);
+/* The transaction did not commit: nack every planned one. */
+void orch_plans_failed(struct orch_work *ws, size_t n);
+/* It committed: publish sent, enqueue the plans' follow-up evaluations. */
+void orch_plans_committed(struct cod_orchestrator *o, struct orch_work *ws, size_t n, const struct orch_sent *sent);
+/* Ack or nack each with the broker, record the evaluations coalesced
+ * into them, and release them. */
+void orch_works_finish(struct cod_orchestrator *o, struct orch_work *ws, size_t n);
 
 /* dispatch.c */
 void *orch_dispatch_main(void *arg);

@@ -29,13 +29,7 @@ static json_t *message_payload(const char *type, const struct cod_execution *e, 
 	return json_pack("{s:s, s:s}", "ExecutionID", e->id, "Reason", reason ? reason : "");
 }
 
-/* The messages a plan appended, to publish once it committed. */
-struct sent {
-	struct cod_outbox_msg *msgs;
-	size_t n;
-};
-
-static void sent_release(struct sent *s)
+void orch_sent_release(struct orch_sent *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		cod_outbox_msg_release(&s->msgs[i]);
@@ -44,7 +38,7 @@ static void sent_release(struct sent *s)
 }
 
 static int send_msg(struct cod_store_tx *tx, const char *type, const struct cod_execution *e, const char *reason,
-		    struct sent *sent, struct cod_error **err)
+		    struct orch_sent *sent, struct cod_error **err)
 {
 	char *text;
 	if (!strcmp(type, COD_MSG_ASK_FOR_BID)) {
@@ -94,20 +88,7 @@ static void set_state(struct cod_state_info *st, int type, const char *message)
 	}
 }
 
-/* One evaluation of a batch. */
-struct work {
-	struct cod_evaluation *ev;
-	char *receipt;
-	struct cod_job *job;
-	struct cod_exec_page page;
-	struct cod_plan plan;
-	bool planned; /* plan computed: apply it */
-	int rc;	      /* 0: ack, -1: nack */
-	struct cod_evaluation **later; /* evaluations to enqueue after commit */
-	size_t nlater;
-};
-
-static void work_release(struct work *w)
+static void work_release(struct orch_work *w)
 {
 	cod_plan_release(&w->plan);
 	cod_exec_page_release(&w->page);
@@ -124,7 +105,7 @@ static void work_release(struct work *w)
  * latest row: the inbox may have moved an execution on since the
  * scheduler looked), the job's state, history, follow-up evaluations,
  * the evaluation marked complete, and the messages, appended to sent. */
-static int apply_plan(struct cod_store_tx *tx, struct work *w, struct sent *sent, struct cod_error **err)
+static int apply_plan(struct cod_store_tx *tx, struct orch_work *w, struct orch_sent *sent, struct cod_error **err)
 {
 	const struct cod_job *job = w->job;
 	struct cod_plan *plan = &w->plan;
@@ -201,9 +182,7 @@ static int apply_plan(struct cod_store_tx *tx, struct work *w, struct sent *sent
 	return rc;
 }
 
-/* Load what the scheduler needs and run it; false when there is nothing
- * to apply (w->rc says whether to ack). */
-static bool plan_one(struct cod_orchestrator *o, struct work *w, struct cod_node_state **nodes, size_t nnodes)
+bool orch_plan_one(struct cod_orchestrator *o, struct orch_work *w, struct cod_node_state **nodes, size_t nnodes)
 {
 	const struct cod_evaluation *ev = w->ev;
 	struct cod_error *err = NULL;
@@ -255,10 +234,63 @@ static bool plan_one(struct cod_orchestrator *o, struct work *w, struct cod_node
 	return true;
 }
 
+int orch_apply_plans(struct cod_store_tx *tx, struct orch_work *ws, size_t n, struct orch_sent *sent,
+		     struct cod_error **err)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct orch_work *w = &ws[i];
+		if (!w->planned)
+			continue;
+		size_t nsent = sent->n;
+		struct cod_error *perr = NULL;
+		rc = cod_store_tx_savepoint(tx, err);
+		if (rc < 0)
+			break;
+		int prc = apply_plan(tx, w, sent, &perr);
+		rc = cod_store_tx_release(tx, prc == 0, err);
+		if (prc < 0) {
+			cod_warn("scheduler", "evaluation=%s job=%s: %s", w->ev->id, w->job->id,
+				 perr ? perr->message : "failed");
+			cod_error_free(perr);
+			w->rc = -1;
+			w->planned = false;
+			while (sent->n > nsent)
+				cod_outbox_msg_release(&sent->msgs[--sent->n]);
+			for (size_t k = 0; k < w->nlater; k++)
+				cod_evaluation_free(w->later[k]);
+			w->nlater = 0;
+		}
+	}
+	return rc;
+}
+
+void orch_plans_failed(struct orch_work *ws, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ws[i].planned)
+			ws[i].rc = -1;
+}
+
+void orch_plans_committed(struct cod_orchestrator *o, struct orch_work *ws, size_t n, const struct orch_sent *sent)
+{
+	orch_send_committed(o, sent->msgs, sent->n);
+	for (size_t i = 0; i < n; i++) {
+		struct orch_work *w = &ws[i];
+		if (!w->planned)
+			continue;
+		cod_debug("scheduler", "evaluation=%s job=%s trigger=%s new=%zu updates=%zu evals=%zu", w->ev->id,
+			  w->job->id, w->ev->triggered_by, w->plan.n_new, w->plan.n_updates, w->plan.n_evals);
+		orch_enqueue_all(o, w->later, w->nlater);
+		w->later = NULL;
+		w->nlater = 0;
+	}
+}
+
 /* Plan every evaluation of the batch, apply the plans in one transaction
  * (each in its own savepoint, so that one failing plan does not take the
  * others with it), commit once, then publish and enqueue what they made. */
-static void process(struct cod_orchestrator *o, struct work *ws, size_t n)
+static void process(struct cod_orchestrator *o, struct orch_work *ws, size_t n)
 {
 	struct cod_node_state **nodes = NULL;
 	size_t nnodes = 0;
@@ -268,7 +300,7 @@ static void process(struct cod_orchestrator *o, struct work *ws, size_t n)
 	 * the next transaction on the same connection. */
 	cod_store_hold_writer(o->store);
 	for (size_t i = 0; i < n; i++) {
-		ws[i].planned = plan_one(o, &ws[i], nodes, nnodes);
+		ws[i].planned = orch_plan_one(o, &ws[i], nodes, nnodes);
 		planned += ws[i].planned;
 	}
 	cod_store_release_writer(o->store);
@@ -279,33 +311,11 @@ static void process(struct cod_orchestrator *o, struct work *ws, size_t n)
 		return;
 
 	struct cod_error *err = NULL;
-	struct sent sent = {0};
+	struct orch_sent sent = {0};
 	struct cod_store_tx *tx = NULL;
 	int rc = cod_store_begin(o->store, &tx, &err);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		struct work *w = &ws[i];
-		if (!w->planned)
-			continue;
-		size_t nsent = sent.n;
-		struct cod_error *perr = NULL;
-		rc = cod_store_tx_savepoint(tx, &err);
-		if (rc < 0)
-			break;
-		int prc = apply_plan(tx, w, &sent, &perr);
-		rc = cod_store_tx_release(tx, prc == 0, &err);
-		if (prc < 0) {
-			cod_warn("scheduler", "evaluation=%s job=%s: %s", w->ev->id, w->job->id,
-				 perr ? perr->message : "failed");
-			cod_error_free(perr);
-			w->rc = -1;
-			w->planned = false;
-			while (sent.n > nsent)
-				cod_outbox_msg_release(&sent.msgs[--sent.n]);
-			for (size_t k = 0; k < w->nlater; k++)
-				cod_evaluation_free(w->later[k]);
-			w->nlater = 0;
-		}
-	}
+	if (rc == 0)
+		rc = orch_apply_plans(tx, ws, n, &sent, &err);
 	if (rc == 0)
 		rc = cod_store_commit(tx, &err);
 	else if (tx)
@@ -313,24 +323,11 @@ static void process(struct cod_orchestrator *o, struct work *ws, size_t n)
 	if (rc < 0) {
 		cod_warn("scheduler", "%zu plans not applied: %s", planned, err ? err->message : "store error");
 		cod_error_free(err);
-		for (size_t i = 0; i < n; i++)
-			if (ws[i].planned)
-				ws[i].rc = -1;
-		sent_release(&sent);
-		return;
+		orch_plans_failed(ws, n);
+	} else {
+		orch_plans_committed(o, ws, n, &sent);
 	}
-	orch_send_committed(o, sent.msgs, sent.n);
-	sent_release(&sent);
-	for (size_t i = 0; i < n; i++) {
-		struct work *w = &ws[i];
-		if (!w->planned)
-			continue;
-		cod_debug("scheduler", "evaluation=%s job=%s trigger=%s new=%zu updates=%zu evals=%zu", w->ev->id,
-			  w->job->id, w->ev->triggered_by, w->plan.n_new, w->plan.n_updates, w->plan.n_evals);
-		orch_enqueue_all(o, w->later, w->nlater);
-		w->later = NULL;
-		w->nlater = 0;
-	}
+	orch_sent_release(&sent);
 }
 
 /* Record evaluations as status in one transaction. Nothing is
@@ -357,6 +354,35 @@ static void mark_evals(struct cod_orchestrator *o, const struct cod_strlist *ids
 	}
 }
 
+void orch_works_finish(struct cod_orchestrator *o, struct orch_work *ws, size_t n)
+{
+	struct cod_strlist complete = {0}, failed = {0};
+	for (size_t i = 0; i < n; i++) {
+		struct orch_work *w = &ws[i];
+		struct cod_strlist answered = {0};
+		if (w->rc == 0) {
+			/* coalesced ones (after the first): answered by this run */
+			if (cod_broker_ack(o->broker, w->ev->id, w->receipt, &answered) == 0)
+				for (size_t k = 1; k < answered.n; k++)
+					cod_strlist_add(&complete, answered.items[k]);
+		} else {
+			bool dead = false;
+			if (cod_broker_nack(o->broker, w->ev->id, w->receipt, &dead, &answered) == 0 && dead) {
+				cod_warn("scheduler", "evaluation=%s job=%s dead-lettered after repeated failures",
+					 w->ev->id, w->ev->job_id);
+				for (size_t k = 0; k < answered.n; k++)
+					cod_strlist_add(&failed, answered.items[k]);
+			}
+		}
+		cod_strlist_release(&answered);
+		work_release(w);
+	}
+	mark_evals(o, &complete, "complete");
+	mark_evals(o, &failed, "failed");
+	cod_strlist_release(&complete);
+	cod_strlist_release(&failed);
+}
+
 /* Evaluations taken from the broker at once (one per job): their plans
  * share one transaction and one WAL sync. */
 #define PLAN_BATCH 32
@@ -364,7 +390,7 @@ static void mark_evals(struct cod_orchestrator *o, const struct cod_strlist *ids
 void *orch_worker_main(void *arg)
 {
 	struct cod_orchestrator *o = arg;
-	struct work ws[PLAN_BATCH];
+	struct orch_work ws[PLAN_BATCH];
 	for (;;) {
 		memset(ws, 0, sizeof(ws));
 		int r = cod_broker_dequeue(o->broker, 1000, &ws[0].ev, &ws[0].receipt);
@@ -376,30 +402,6 @@ void *orch_worker_main(void *arg)
 		while (n < PLAN_BATCH && cod_broker_dequeue(o->broker, 0, &ws[n].ev, &ws[n].receipt) == 1)
 			n++;
 		process(o, ws, n);
-		struct cod_strlist complete = {0}, failed = {0};
-		for (size_t i = 0; i < n; i++) {
-			struct work *w = &ws[i];
-			struct cod_strlist answered = {0};
-			if (w->rc == 0) {
-				/* coalesced ones (after the first): answered by this run */
-				if (cod_broker_ack(o->broker, w->ev->id, w->receipt, &answered) == 0)
-					for (size_t k = 1; k < answered.n; k++)
-						cod_strlist_add(&complete, answered.items[k]);
-			} else {
-				bool dead = false;
-				if (cod_broker_nack(o->broker, w->ev->id, w->receipt, &dead, &answered) == 0 && dead) {
-					cod_warn("scheduler", "evaluation=%s job=%s dead-lettered after repeated failures",
-						 w->ev->id, w->ev->job_id);
-					for (size_t k = 0; k < answered.n; k++)
-						cod_strlist_add(&failed, answered.items[k]);
-				}
-			}
-			cod_strlist_release(&answered);
-			work_release(w);
-		}
-		mark_evals(o, &complete, "complete");
-		mark_evals(o, &failed, "failed");
-		cod_strlist_release(&complete);
-		cod_strlist_release(&failed);
+		orch_works_finish(o, ws, n);
 	}
 }

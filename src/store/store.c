@@ -481,6 +481,12 @@ void cod_store_release_writer(struct cod_store *store)
 	pthread_mutex_unlock(&store->write_lock);
 }
 
+void cod_store_tx_read_own(struct cod_store_tx *tx)
+{
+	assert(tx->write && tx->conn == tx->store->writer && writer_held == NULL);
+	writer_held = tx->store;
+}
+
 struct store_conn *store_conn_get(struct cod_store *store, struct cod_error **err)
 {
 	if (writer_held == store)
@@ -620,6 +626,8 @@ int store_tx_end(struct cod_store_tx *tx, int rc, struct cod_error **err)
 		tx->conn = NULL; /* the hold's transaction goes on */
 		return rc;
 	}
+	if (tx->write && writer_held == tx->store)
+		writer_held = NULL; /* cod_store_tx_read_own ends with tx */
 	if (rc == 0 && run_stmt(c, ST_COMMIT, err, "commit") < 0)
 		rc = -1;
 	/* After a failed statement or commit SQLite may already have rolled

@@ -273,6 +273,9 @@ int cod_store_sync(struct cod_store *store, struct cod_error **err);
  * short reads (a scheduler loading what it plans), and release it before
  * writing. */
 void cod_store_hold_writer(struct cod_store *store);
+/* Run the calling thread's reads (cod_store_get_job, list_executions, ...)
+ * inside tx, a write transaction, until it ends: they see what tx wrote. */
+void cod_store_tx_read_own(struct cod_store_tx *tx);
 void cod_store_release_writer(struct cod_store *store);
 /* Parts of one transaction that may fail alone (several plans applied in
  * one commit): savepoint() opens a part; release() ends it, keeping its

@@ -240,6 +240,74 @@ static void many_jobs(void **state)
 	cod_broker_free(b);
 }
 
+/* A claim takes a new evaluation at once when its job is free; while it
+ * is held, the job's other evaluations wait and coalesce behind it, and a
+ * claim of a busy job changes nothing. */
+static void claim_free_jobs_only(void **state)
+{
+	(void)state;
+	struct cod_broker *b = cod_broker_new(60000, 3);
+	struct cod_evaluation *c1 = mk("c1", "j1", 0, 0);
+	char *r1 = NULL;
+	assert_int_equal(cod_broker_claim(b, c1, &r1), 1);
+	assert_non_null(r1);
+
+	/* held: a second claim of j1 fails, its enqueued ones wait */
+	struct cod_evaluation *c2 = mk("c2", "j1", 0, 0);
+	char *r2 = NULL;
+	assert_int_equal(cod_broker_claim(b, c2, &r2), 0);
+	assert_null(r2);
+	put(b, "e2", "j1", 0, 0);
+	put(b, "e3", "j1", 0, 0);
+	put(b, "e4", "j2", 0, 0);
+	char *r = NULL;
+	char *id = take(b, 0, &r);
+	assert_string_equal(id, "e4"); /* j2 only */
+	free(id);
+	free(r);
+	r = NULL;
+	assert_null(take(b, 0, &r));
+	struct cod_broker_stats st;
+	cod_broker_stats(b, &st);
+	assert_int_equal(st.inflight, 2);
+
+	/* j2 is in flight: no claim for it either; a due-later one is never
+	 * claimed */
+	struct cod_evaluation *c3 = mk("c3", "j2", 0, 0), *c4 = mk("c4", "j3", 0, 60000);
+	assert_int_equal(cod_broker_claim(b, c3, &r2), 0);
+	assert_int_equal(cod_broker_claim(b, c4, &r2), 0);
+
+	/* the ack answers the claimed one alone; j1's waiting one is next,
+	 * with the one coalesced into it */
+	struct cod_strlist answered = {0};
+	assert_int_equal(cod_broker_ack(b, "c1", r1, &answered), 0);
+	assert_int_equal(answered.n, 1);
+	assert_string_equal(answered.items[0], "c1");
+	cod_strlist_release(&answered);
+	id = take(b, 0, &r);
+	assert_string_equal(id, "e2");
+	assert_int_equal(cod_broker_ack(b, id, r, &answered), 0);
+	assert_int_equal(answered.n, 2);
+	assert_string_equal(answered.items[1], "e3");
+	cod_strlist_release(&answered);
+	free(id);
+	free(r);
+
+	/* j1 free again: claimable */
+	assert_int_equal(cod_broker_claim(b, c2, &r2), 1);
+	bool dead = false;
+	assert_int_equal(cod_broker_nack(b, "c2", r2, &dead, &answered), 0);
+	assert_false(dead);
+	cod_strlist_release(&answered);
+	free(r1);
+	free(r2);
+	cod_evaluation_free(c1);
+	cod_evaluation_free(c2);
+	cod_evaluation_free(c3);
+	cod_evaluation_free(c4);
+	cod_broker_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +318,7 @@ int main(void)
 		cmocka_unit_test(nack_and_dead_letter),
 		cmocka_unit_test(shutdown_wakes_waiters),
 		cmocka_unit_test(many_jobs),
+		cmocka_unit_test(claim_free_jobs_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
