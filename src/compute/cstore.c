@@ -54,6 +54,9 @@ static const char *const migrations[] = {
  * again for each of an execution's writes cost more than the writes. */
 #define STMT_CACHE 24
 
+/* Executions whose decoded copy is kept (cache_put). */
+#define EXEC_CACHE 128
+
 struct cod_cstore {
 	char *path;
 	sqlite3 *db;
@@ -65,7 +68,46 @@ struct cod_cstore {
 		sqlite3_stmt *st;
 	} stmts[STMT_CACHE];
 	size_t nstmts;
+	/* The live executions last written, as written: an execution is read
+	 * back at every phase, and decoding its document (with its job) was
+	 * a third of a node's work per job. Only cod_cstore_write writes
+	 * executions, and it updates an entry after its commit only. */
+	struct cod_execution *cache[EXEC_CACHE];
+	size_t cache_next;
 };
+
+/* The cached copy of execution id, or NULL (s->lock held). */
+static struct cod_execution **cache_find(struct cod_cstore *s, const char *id)
+{
+	for (size_t i = 0; i < EXEC_CACHE; i++)
+		if (s->cache[i] && !strcmp(s->cache[i]->id, id))
+			return &s->cache[i];
+	return NULL;
+}
+
+/* Keep a copy of e as committed, modify_time now, while it is live: a
+ * finished one is rarely read again (s->lock held). */
+static void cache_put(struct cod_cstore *s, const struct cod_execution *e, int64_t now)
+{
+	struct cod_execution **slot = cache_find(s, e->id);
+	if (cod_exec_state_terminal((enum cod_exec_state)e->compute_state.type)) {
+		if (slot) {
+			cod_execution_free(*slot);
+			*slot = NULL;
+		}
+		return;
+	}
+	for (size_t i = 0; !slot && i < EXEC_CACHE; i++)
+		if (!s->cache[i])
+			slot = &s->cache[i];
+	if (!slot) {
+		slot = &s->cache[s->cache_next];
+		s->cache_next = (s->cache_next + 1) % EXEC_CACHE;
+	}
+	cod_execution_free(*slot);
+	*slot = cod_execution_dup(e);
+	(*slot)->modify_time = now;
+}
 
 static int dberr(struct cod_cstore *s, struct cod_error **err, const char *what)
 {
@@ -253,6 +295,8 @@ void cod_cstore_close(struct cod_cstore *s)
 		return;
 	for (size_t i = 0; i < s->nstmts; i++)
 		sqlite3_finalize(s->stmts[i].st);
+	for (size_t i = 0; i < EXEC_CACHE; i++)
+		cod_execution_free(s->cache[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		cod_warn("compute", "close store: %s", sqlite3_errmsg(s->db));
 	pthread_mutex_destroy(&s->lock);
@@ -282,6 +326,12 @@ int cod_cstore_get(struct cod_cstore *s, const char *id, struct cod_execution **
 	*out = NULL;
 	pthread_mutex_lock(&s->lock);
 	int rc = -1;
+	struct cod_execution **cached = cache_find(s, id);
+	if (cached) {
+		*out = cod_execution_dup(*cached);
+		rc = 0;
+		goto out;
+	}
 	{
 		cleanup_stmt sqlite3_stmt *st = prepare(s, "SELECT doc FROM executions WHERE id = ?1", err);
 		if (!st)
@@ -414,6 +464,8 @@ int cod_cstore_write(struct cod_cstore *s, struct cod_cstore_write *w, struct co
 		if (!sqlite3_get_autocommit(s->db))
 			run(s, "ROLLBACK", NULL, "rollback");
 	} else {
+		if (w->execution)
+			cache_put(s, w->execution, now);
 		if (w->msg_type) {
 			s->outbox_seq = seq;
 			w->msg_seq = seq;

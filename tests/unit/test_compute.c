@@ -680,6 +680,19 @@ static void test_cstore_round_trip(void **state)
 	cod_error_free(err);
 	err = NULL;
 
+	/* The copy kept of a live execution since its write is what its
+	 * document decodes to. */
+	struct cod_execution **listed = NULL;
+	size_t nlisted = 0;
+	assert_int_equal(cod_cstore_list(s, &listed, &nlisted, &err), 0);
+	assert_int_equal(nlisted, 1);
+	assert_int_equal(cod_cstore_get(s, "e-1", &got, &err), 0);
+	cleanup_free char *kept = cod_execution_dumps(got), *decoded = cod_execution_dumps(listed[0]);
+	assert_string_equal(kept, decoded);
+	assert_true(got->modify_time > 0);
+	cod_execution_free(got);
+	cod_cstore_list_free(listed, nlisted);
+
 	/* Update in place. */
 	e->compute_state.type = COD_EXEC_COMPLETED;
 	struct cod_cstore_write w4 = {.execution = e};
