@@ -40,6 +40,16 @@ struct cod_api_ctx {
 	 * rerun) so the scheduler sees it at once; NULL when no scheduler
 	 * runs in this process. */
 	void (*on_evaluation)(void *arg, const char *eval_id);
+	/* Inside a submission's transaction, once it is written: plan its
+	 * evaluation there, so that the submission's commit and sync carry
+	 * the plan too. 0 with *plan set when planned (on_evaluation is then
+	 * not called), 0 with *plan NULL when left to on_evaluation, -1 when
+	 * planning failed (what it wrote is undone; on_evaluation follows).
+	 * NULL where no scheduler runs in this process. */
+	int (*plan_submission)(void *arg, struct cod_store_tx *tx, const struct cod_submit_result *res, void **plan);
+	/* After the submission call returned, for a plan it made: ok when the
+	 * submission is durable (publish what the plan sent), else drop it. */
+	void (*submission_done)(void *arg, void *plan, bool ok);
 	/* Called after a node's membership changed or it was deleted. */
 	void (*on_node_change)(void *arg, const char *node_id);
 	void *hook_arg;

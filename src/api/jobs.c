@@ -20,10 +20,26 @@ static void notify_eval(struct cod_api_request *req, const char *eval_id)
 		req->ctx->on_evaluation(req->ctx->hook_arg, eval_id);
 }
 
-/* The submission committed: schedule it while its sync runs. */
+/* A submission in flight, and the plan made inside its transaction. */
+struct submission {
+	struct cod_api_request *req;
+	void *plan;
+};
+
+static int plan_in_tx(void *arg, struct cod_store_tx *tx, const struct cod_submit_result *res)
+{
+	struct submission *sub = arg;
+	const struct cod_api_ctx *ctx = sub->req->ctx;
+	return ctx->plan_submission ? ctx->plan_submission(ctx->hook_arg, tx, res, &sub->plan) : 0;
+}
+
+/* The submission committed: schedule it while its sync runs, unless its
+ * transaction planned it already. */
 static void submitted(void *arg, const struct cod_submit_result *res)
 {
-	notify_eval(arg, res->eval_id);
+	struct submission *sub = arg;
+	if (!sub->plan)
+		notify_eval(sub->req, res->eval_id);
 }
 
 static const char *ns_of(const struct cod_api_request *req)
@@ -84,7 +100,11 @@ static int submit(struct cod_api_request *req, json_t **out, struct cod_error **
 	if (req->ctx->self && req->ctx->self->node_id)
 		cod_kvlist_set(&job->meta, "bacalhau.org/orchestrator.id", req->ctx->self->node_id);
 	struct cod_submit_result res = {0};
-	int rc = cod_store_submit_job(req->ctx->store, job, json_is_true(force_v), submitted, req, &res, err);
+	struct submission sub = {.req = req};
+	int rc = cod_store_submit_job_tx(req->ctx->store, job, json_is_true(force_v), plan_in_tx, submitted, &sub, &res,
+					 err);
+	if (sub.plan)
+		req->ctx->submission_done(req->ctx->hook_arg, sub.plan, rc == 0);
 	cod_job_free(job);
 	if (rc < 0) {
 		cod_strlist_release(&warnings);

@@ -329,22 +329,6 @@ static size_t claim(struct cod_orchestrator *o, struct batch *b, struct orch_wor
 	return n;
 }
 
-static size_t plan_claimed(struct cod_orchestrator *o, struct batch *b, struct orch_work *ws, size_t n)
-{
-	struct cod_node_state **nodes = NULL;
-	size_t nnodes = 0, planned = 0;
-	orch_nodes_snapshot(o, &nodes, &nnodes);
-	cod_store_tx_read_own(b->tx);
-	for (size_t i = 0; i < n; i++) {
-		ws[i].planned = orch_plan_one(o, &ws[i], nodes, nnodes);
-		planned += ws[i].planned;
-	}
-	for (size_t i = 0; i < nnodes; i++)
-		cod_node_free(nodes[i]);
-	free(nodes);
-	return planned;
-}
-
 /* Claimed evaluations at the most per batch. */
 #define INLINE_MAX 32
 
@@ -371,8 +355,10 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 		}
 	}
 	nw = claim(o, &b, ws, INLINE_MAX);
-	if (nw)
-		planned = plan_claimed(o, &b, ws, nw);
+	if (nw) {
+		cod_store_tx_read_own(b.tx);
+		planned = orch_plan_all(o, ws, nw);
+	}
 	if (planned && orch_apply_plans(b.tx, ws, nw, &sent, &err) < 0) {
 		cod_store_rollback(b.tx);
 		goto fail;

@@ -382,6 +382,8 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	o->ctx.self = &o->self;
 	o->ctx.start_time = cod_now_ns();
 	o->ctx.on_evaluation = on_evaluation;
+	o->ctx.plan_submission = orch_plan_submission;
+	o->ctx.submission_done = orch_submission_done;
 	o->ctx.on_node_change = orch_node_changed;
 	o->ctx.hook_arg = o;
 	if (cod_api_start(&o->ctx, cfg->api_host, (int)cfg->api_port, (int)cfg->api_threads, (size_t)cfg->api_max_body,

@@ -147,6 +147,9 @@ void orch_sent_release(struct orch_sent *s);
  * thread (a writer hold, or a transaction's own reads), and run it; false
  * when there is nothing to apply (w->rc says whether to ack). */
 bool orch_plan_one(struct cod_orchestrator *o, struct orch_work *w, struct cod_node_state **nodes, size_t nnodes);
+/* orch_plan_one for each, over one snapshot of the nodes; how many have a
+ * plan to apply. */
+size_t orch_plan_all(struct cod_orchestrator *o, struct orch_work *ws, size_t n);
 /* Apply the planned ones in tx, each in its own savepoint: a plan that
  * fails is undone alone and nacked. -1 only when tx itself failed. */
 int orch_apply_plans(struct cod_store_tx *tx, struct orch_work *ws, size_t n, struct orch_sent *sent,
@@ -158,6 +161,11 @@ void orch_plans_committed(struct cod_orchestrator *o, struct orch_work *ws, size
 /* Ack or nack each with the broker, record the evaluations coalesced
  * into them, and release them. */
 void orch_works_finish(struct cod_orchestrator *o, struct orch_work *ws, size_t n);
+/* The API's plan_submission and submission_done (api.h), arg the
+ * orchestrator: a new submission's evaluation claimed and planned inside
+ * the submission's transaction. */
+int orch_plan_submission(void *arg, struct cod_store_tx *tx, const struct cod_submit_result *res, void **plan);
+void orch_submission_done(void *arg, void *plan, bool ok);
 
 /* dispatch.c */
 void *orch_dispatch_main(void *arg);

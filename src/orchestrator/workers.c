@@ -234,6 +234,21 @@ bool orch_plan_one(struct cod_orchestrator *o, struct orch_work *w, struct cod_n
 	return true;
 }
 
+size_t orch_plan_all(struct cod_orchestrator *o, struct orch_work *ws, size_t n)
+{
+	struct cod_node_state **nodes = NULL;
+	size_t nnodes = 0, planned = 0;
+	orch_nodes_snapshot(o, &nodes, &nnodes);
+	for (size_t i = 0; i < n; i++) {
+		ws[i].planned = orch_plan_one(o, &ws[i], nodes, nnodes);
+		planned += ws[i].planned;
+	}
+	for (size_t i = 0; i < nnodes; i++)
+		cod_node_free(nodes[i]);
+	free(nodes);
+	return planned;
+}
+
 int orch_apply_plans(struct cod_store_tx *tx, struct orch_work *ws, size_t n, struct orch_sent *sent,
 		     struct cod_error **err)
 {
@@ -292,21 +307,11 @@ void orch_plans_committed(struct cod_orchestrator *o, struct orch_work *ws, size
  * others with it), commit once, then publish and enqueue what they made. */
 static void process(struct cod_orchestrator *o, struct orch_work *ws, size_t n)
 {
-	struct cod_node_state **nodes = NULL;
-	size_t nnodes = 0;
-	orch_nodes_snapshot(o, &nodes, &nnodes);
-	size_t planned = 0;
 	/* The reads on the writer's warm cache; the plans are applied by
 	 * the next transaction on the same connection. */
 	cod_store_hold_writer(o->store);
-	for (size_t i = 0; i < n; i++) {
-		ws[i].planned = orch_plan_one(o, &ws[i], nodes, nnodes);
-		planned += ws[i].planned;
-	}
+	size_t planned = orch_plan_all(o, ws, n);
 	cod_store_release_writer(o->store);
-	for (size_t i = 0; i < nnodes; i++)
-		cod_node_free(nodes[i]);
-	free(nodes);
 	if (!planned)
 		return;
 
@@ -381,6 +386,66 @@ void orch_works_finish(struct cod_orchestrator *o, struct orch_work *ws, size_t 
 	mark_evals(o, &failed, "failed");
 	cod_strlist_release(&complete);
 	cod_strlist_release(&failed);
+}
+
+/* A submission's evaluation planned in its own transaction. */
+struct submission_plan {
+	struct orch_work w;
+	struct orch_sent sent;
+};
+
+static void submission_plan_free(struct cod_orchestrator *o, struct submission_plan *p)
+{
+	orch_works_finish(o, &p->w, 1);
+	orch_sent_release(&p->sent);
+	free(p);
+}
+
+int orch_plan_submission(void *arg, struct cod_store_tx *tx, const struct cod_submit_result *res, void **plan)
+{
+	struct cod_orchestrator *o = arg;
+	*plan = NULL;
+	if (cod_str_empty(res->eval_id))
+		return 0;
+	cod_store_tx_read_own(tx);
+	struct cod_evaluation *ev = NULL;
+	struct cod_error *err = NULL;
+	if (cod_store_get_evaluation(o->store, res->eval_id, &ev, &err) < 0) {
+		cod_warn("scheduler", "evaluation=%s: %s", res->eval_id, err->message);
+		cod_error_free(err);
+		return -1;
+	}
+	struct submission_plan *p = xcalloc(1, sizeof(*p));
+	if (cod_broker_claim(o->broker, ev, &p->w.receipt) != 1) {
+		cod_evaluation_free(ev);
+		free(p);
+		return 0; /* a worker has the job: left to the broker */
+	}
+	p->w.ev = ev;
+	int rc = orch_plan_all(o, &p->w, 1) ? orch_apply_plans(tx, &p->w, 1, &p->sent, &err) : -1;
+	if (rc < 0 || !p->w.planned) {
+		/* undone with the savepoint; the evaluation goes to the broker
+		 * after the commit, as without this */
+		if (err)
+			cod_warn("scheduler", "evaluation=%s: %s", res->eval_id, err->message);
+		cod_error_free(err);
+		p->w.rc = 0;
+		submission_plan_free(o, p);
+		return -1;
+	}
+	*plan = p;
+	return 0;
+}
+
+void orch_submission_done(void *arg, void *plan, bool ok)
+{
+	struct cod_orchestrator *o = arg;
+	struct submission_plan *p = plan;
+	if (ok)
+		orch_plans_committed(o, &p->w, 1, &p->sent);
+	else
+		p->w.rc = 0; /* never committed (or not durable): dropped */
+	submission_plan_free(o, p);
 }
 
 /* Evaluations taken from the broker at once (one per job): their plans

@@ -483,7 +483,7 @@ void cod_store_release_writer(struct cod_store *store)
 
 void cod_store_tx_read_own(struct cod_store_tx *tx)
 {
-	assert(tx->write && tx->conn == tx->store->writer && writer_held == NULL);
+	assert(tx->write && tx->conn == tx->store->writer && (writer_held == NULL || writer_held == tx->store));
 	writer_held = tx->store;
 }
 

@@ -73,6 +73,14 @@ void cod_submit_result_release(struct cod_submit_result *r);
 typedef void (*cod_store_submitted_fn)(void *arg, const struct cod_submit_result *res);
 int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool force, cod_store_submitted_fn committed,
 			 void *arg, struct cod_submit_result *out, struct cod_error **err);
+/* The same, with in_tx (may be NULL) called with arg inside the
+ * submission's transaction once it is written, in a savepoint of its own:
+ * it may write more there (the plan for the new evaluation). When it fails
+ * (< 0) only what it wrote is undone, and the submission goes on. */
+typedef int (*cod_store_submit_tx_fn)(void *arg, struct cod_store_tx *tx, const struct cod_submit_result *res);
+int cod_store_submit_job_tx(struct cod_store *store, struct cod_job *job, bool force, cod_store_submit_tx_fn in_tx,
+			    cod_store_submitted_fn committed, void *arg, struct cod_submit_result *out,
+			    struct cod_error **err);
 
 /* Resolve a job reference to its full ID (heap). */
 int cod_store_resolve_job(struct cod_store *store, const char *ns, const char *ref, char **job_id,

@@ -437,6 +437,7 @@ struct submit_args {
 	struct cod_job *job;
 	bool force;
 	struct cod_submit_result *out;
+	cod_store_submit_tx_fn in_tx;
 	cod_store_submitted_fn committed;
 	void *committed_arg;
 };
@@ -444,7 +445,14 @@ struct submit_args {
 static int submit_shared(struct cod_store_tx *tx, void *arg, struct cod_error **err)
 {
 	struct submit_args *a = arg;
-	return submit_tx(tx, a->job, a->force, a->out, err);
+	if (submit_tx(tx, a->job, a->force, a->out, err) < 0)
+		return -1;
+	if (!a->in_tx)
+		return 0;
+	if (cod_store_tx_savepoint(tx, err) < 0)
+		return -1;
+	int rc = a->in_tx(a->committed_arg, tx, a->out);
+	return cod_store_tx_release(tx, rc == 0, err);
 }
 
 static void submit_committed(void *arg)
@@ -456,6 +464,13 @@ static void submit_committed(void *arg)
 
 int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool force, cod_store_submitted_fn committed,
 			 void *committed_arg, struct cod_submit_result *out, struct cod_error **err)
+{
+	return cod_store_submit_job_tx(store, job, force, NULL, committed, committed_arg, out, err);
+}
+
+int cod_store_submit_job_tx(struct cod_store *store, struct cod_job *job, bool force, cod_store_submit_tx_fn in_tx,
+			    cod_store_submitted_fn committed, void *committed_arg, struct cod_submit_result *out,
+			    struct cod_error **err)
 {
 	memset(out, 0, sizeof(*out));
 	if (cod_str_empty(job->namespace_)) {
@@ -474,7 +489,12 @@ int cod_store_submit_job(struct cod_store *store, struct cod_job *job, bool forc
 
 	/* Concurrent submissions share a transaction and its sync. */
 	struct submit_args args = {
-	    .job = job, .force = force, .out = out, .committed = committed, .committed_arg = committed_arg};
+	    .job = job,
+	    .force = force,
+	    .out = out,
+	    .in_tx = in_tx,
+	    .committed = committed,
+	    .committed_arg = committed_arg};
 	int rc = store_write_shared(store, submit_shared, submit_committed, &args, err);
 
 	if (rc == 0) {

@@ -15,6 +15,14 @@ expect_contains "compute nodes advertise the noop engine" "$OUT" '"noop"'
 ID=$(submit_json '{"Job": {"Name": "spread", "Type": "batch", "Count": 3, "Tasks": [{"Name": "main",
 	"Engine": {"Type": "noop", "Params": {"Stdout": "partition=${BACALHAU_PARTITION_INDEX} of ${BACALHAU_PARTITION_COUNT} job=${BACALHAU_JOB_ID}"}}}]}}')
 check "job submitted" test -n "$ID"
+# the submission's own transaction schedules it: its executions exist
+# when the submit call returns, and their events carry the submission's
+# transaction time
+EX=$(executions "$ID")
+expect_eq "three executions when the submit returns" "$(jq_of 'length' "$EX")" 3
+http GET "/api/v1/orchestrator/jobs/$ID/history"
+expect_eq "scheduled in the submission's transaction" \
+	"$(jq_of '[.Items[] | select(.Event.Message == "Job submitted" or (.Event.Message | startswith("scheduled on node"))) | .Time] | unique | length' "$BODY")" 1
 wait_for "job completes" 30 job_is "$ID" Completed
 EX=$(executions "$ID")
 expect_eq "three completed executions" "$(jq_of '[.[] | select(.ComputeState.StateType == 9)] | length' "$EX")" 3
