@@ -326,6 +326,11 @@ static bool registered;
 
 static void register_vfs(void)
 {
+	/* No memory statistics: nothing in cod reads them, and keeping them
+	 * takes one global mutex at every SQLite allocation, which threads
+	 * writing and reading the store at once contend for. Only possible
+	 * before SQLite is initialized; otherwise it stays as it is. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_initialize() != SQLITE_OK)
 		return;
 	real_vfs = sqlite3_vfs_find(NULL);

@@ -19,7 +19,9 @@
 #include <stdint.h>
 
 /* The VFS name for sqlite3_open_v2, registered on first use (not as the
- * default). NULL, with the default VFS used, if registration failed. */
+ * default). NULL, with the default VFS used, if registration failed. The
+ * first call also turns SQLite's memory statistics off (see wal_vfs.c), so
+ * call it before anything else opens a database. */
 const char *cod_wal_vfs(void);
 
 /* Write system calls made for WAL files and the WAL writes SQLite asked
