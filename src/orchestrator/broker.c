@@ -289,7 +289,9 @@ void cod_broker_enqueue(struct cod_broker *b, const struct cod_evaluation *ev)
 	} else {
 		make_ready(b, e);
 	}
-	pthread_cond_broadcast(&b->cond);
+	/* one waiter takes it, or recomputes its wake-up for the new due
+	 * time; waking them all only to sleep again cost a futex storm */
+	pthread_cond_signal(&b->cond);
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -395,8 +397,10 @@ int cod_broker_ack(struct cod_broker *b, const char *eval_id, const char *receip
 	}
 	answer(e, answered);
 	entry_free(e);
+	bool ready = slot->waiting != NULL; /* made ready by take_inflight */
 	slot_drop_if_idle(b, slot);
-	pthread_cond_broadcast(&b->cond);
+	if (ready)
+		pthread_cond_signal(&b->cond);
 	pthread_mutex_unlock(&b->lock);
 	return 0;
 }
