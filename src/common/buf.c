@@ -46,6 +46,11 @@ static int reserve(struct cod_buf *b, size_t extra)
 	return 0;
 }
 
+int cod_buf_reserve(struct cod_buf *b, size_t extra)
+{
+	return reserve(b, extra);
+}
+
 int cod_buf_add(struct cod_buf *b, const void *data, size_t n)
 {
 	/* room for n more and the NUL, within max: no size arithmetic */

@@ -27,6 +27,9 @@ void cod_buf_init(struct cod_buf *b, size_t max);
 void cod_buf_release(struct cod_buf *b);
 void cod_buf_reset(struct cod_buf *b);
 /* Returns 0, or -1 when the cap would be exceeded (nothing appended). */
+/* Room for extra more bytes (and the NUL) without another allocation;
+ * -1 past max. */
+int cod_buf_reserve(struct cod_buf *b, size_t extra);
 int cod_buf_add(struct cod_buf *b, const void *data, size_t n);
 int cod_buf_addstr(struct cod_buf *b, const char *s);
 int cod_buf_addch(struct cod_buf *b, char c);

@@ -686,6 +686,17 @@ static void test_dumps_matches_jansson(void **state)
 	free(e->run_output.stdout_text);
 	e->run_output.stdout_text = xstrdup("overlong \xc0\xaf, beyond \xf4\x90\x80\x80, cut \xe2\x9c");
 	expect_same_text(&cod_execution_schema, e);
+	/* each character that is escaped or not ASCII, at every position of
+	 * the first eight-byte words the writer scans at once */
+	static const char *const specials[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xc3"};
+	for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+		for (size_t pos = 0; pos <= 17; pos++) {
+			free(e->compute_state.message);
+			e->compute_state.message = xasprintf("%.*s%s%.*s", (int)pos, "abcdefghijklmnopq", specials[k],
+							     (int)(17 - pos), "ABCDEFGHIJKLMNOPQ");
+			expect_same_text(&cod_execution_schema, e);
+		}
+	}
 	e->allocated.cpu = 0.1;
 	e->create_time = -5;
 	expect_same_text(&cod_execution_schema, e);
