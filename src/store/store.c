@@ -1004,7 +1004,7 @@ int cod_store_open(const char *path, struct cod_store **out, struct cod_error **
 	store->group_sync = !strcmp(store->synchronous, "FULL");
 	store->wal_fd = -1;
 	store->wal = true; /* until a connection finds otherwise */
-	store_job_cache_init(&store->job_cache);
+	store_doc_cache_init(&store->doc_cache);
 	pthread_mutex_init(&store->pool_lock, NULL);
 	pthread_mutex_init(&store->ckpt_lock, NULL);
 	cod_cond_init_mono(&store->ckpt_cond);
@@ -1064,7 +1064,7 @@ void cod_store_close(struct cod_store *store)
 	pthread_cond_destroy(&store->share_cond);
 	pthread_mutex_destroy(&store->ckpt_lock);
 	pthread_cond_destroy(&store->ckpt_cond);
-	store_job_cache_release(&store->job_cache);
+	store_doc_cache_release(&store->doc_cache);
 	if (store->wal_fd >= 0)
 		close(store->wal_fd);
 	free(store->path);

@@ -445,13 +445,20 @@ static int exec_attach_job(struct store_conn *c, struct cod_execution *e, struct
 static struct cod_execution *exec_decode(struct store_conn *c, const char *doc, struct cod_job **memo,
 					 struct cod_error **err)
 {
-	cleanup_json json_t *v = store_load(doc, "execution", err);
-	if (!v)
-		return NULL;
-	struct cod_execution *e = cod_execution_from_json(v, err);
+	/* the same execution is read several times per message it gets (by
+	 * the inbox, then by the plan that follows): decode each text once */
+	size_t len = strlen(doc);
+	struct cod_execution *e = store_doc_cache_get(c->store, STORE_DOC_EXECUTION, doc, len);
 	if (!e) {
-		store_decode_failed(err, "execution");
-		return NULL;
+		cleanup_json json_t *v = store_load(doc, "execution", err);
+		if (!v)
+			return NULL;
+		e = cod_execution_from_json(v, err);
+		if (!e) {
+			store_decode_failed(err, "execution");
+			return NULL;
+		}
+		store_doc_cache_put(c->store, STORE_DOC_EXECUTION, doc, len, e);
 	}
 	if (exec_attach_job(c, e, memo, err) < 0) {
 		cod_execution_free(e);

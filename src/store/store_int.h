@@ -78,39 +78,38 @@ struct store_conn {
 	struct store_conn *next; /* idle list */
 };
 
-/* Decoded jobs (store_cache.c). */
-enum store_job_kind { STORE_JOB_CURRENT, STORE_JOB_VERSION };
-#define STORE_JOB_CACHE_SIZE 64
-/* Larger documents (inline data, say) are not kept: 64 entries of at
+/* Decoded documents (store_cache.c), keyed by their text. */
+enum store_doc_kind { STORE_DOC_JOB, STORE_DOC_EXECUTION };
+#define STORE_DOC_CACHE_SIZE 128
+/* Larger documents (inline data, say) are not kept: 128 entries of at
  * most 64 KiB each bound the cache. */
-#define STORE_JOB_CACHE_DOC_MAX (64 * 1024)
-struct store_cached_job {
-	struct cod_job *job; /* NULL: a free slot */
-	char *id;
-	uint32_t hash; /* of id */
-	enum store_job_kind kind;
-	uint64_t number; /* revision (current) or version */
-	int64_t written; /* modify_time (current) or create_time (version) */
-	uint64_t used;	 /* clock at the last use */
+#define STORE_DOC_CACHE_DOC_MAX (64 * 1024)
+struct store_cached_doc {
+	void *obj; /* a struct cod_job or cod_execution; NULL: a free slot */
+	enum store_doc_kind kind;
+	char *text; /* the document it was decoded from */
+	size_t len;
+	uint64_t hash; /* of text */
+	uint64_t used; /* clock at the last use */
 };
-struct store_job_cache {
+struct store_doc_cache {
 	pthread_mutex_t lock;
-	struct store_cached_job entries[STORE_JOB_CACHE_SIZE];
+	struct store_cached_doc entries[STORE_DOC_CACHE_SIZE];
 	uint64_t clock;
 };
-void store_job_cache_init(struct store_job_cache *jc);
-void store_job_cache_release(struct store_job_cache *jc);
-/* A copy of the cached job, caller frees; NULL when not cached. */
-struct cod_job *store_job_cache_get(struct cod_store *store, enum store_job_kind kind, const char *id,
-				    uint64_t number, int64_t written);
-/* Keep a copy of job, decoded from a document of doc_bytes (the caller
- * keeps job); documents over STORE_JOB_CACHE_DOC_MAX are not kept. */
-void store_job_cache_put(struct cod_store *store, enum store_job_kind kind, const char *id, uint64_t number,
-			 int64_t written, size_t doc_bytes, const struct cod_job *job);
+void store_doc_cache_init(struct store_doc_cache *dc);
+void store_doc_cache_release(struct store_doc_cache *dc);
+/* A copy (the caller frees) of what text, len bytes, decodes to as kind;
+ * NULL when not cached. */
+void *store_doc_cache_get(struct cod_store *store, enum store_doc_kind kind, const char *text, size_t len);
+/* Keep a copy of obj, decoded from text (the caller keeps obj); documents
+ * over STORE_DOC_CACHE_DOC_MAX are not kept. */
+void store_doc_cache_put(struct cod_store *store, enum store_doc_kind kind, const char *text, size_t len,
+			 const void *obj);
 
 struct cod_store {
 	char *path;
-	struct store_job_cache job_cache;
+	struct store_doc_cache doc_cache;
 	pthread_mutex_t pool_lock;
 	struct store_conn *idle; /* connections nobody is using */
 	size_t nconns;		 /* open connections, idle or not */

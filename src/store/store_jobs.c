@@ -46,12 +46,15 @@ static struct cod_job *job_decode(const char *doc, struct cod_error **err)
 
 /* The job in column doc_col of row s: a copy of the cached one with the
  * same key (store_cache.c), or decoded and kept. */
-static struct cod_job *job_cached(struct cod_store *store, enum store_job_kind kind, const char *id,
-				  uint64_t number, int64_t written, sqlite3_stmt *s, int doc_col, struct cod_error **err)
+/* The job of the document in column doc_col of s: decoded, or a copy of
+ * the same text decoded before. */
+static struct cod_job *job_cached(struct cod_store *store, sqlite3_stmt *s, int doc_col, struct cod_error **err)
 {
-	struct cod_job *job = store_job_cache_get(store, kind, id, number, written);
-	if (!job && (job = job_decode(store_col_text(s, doc_col), err)))
-		store_job_cache_put(store, kind, id, number, written, (size_t)sqlite3_column_bytes(s, doc_col), job);
+	const char *text = store_col_text(s, doc_col);
+	size_t len = (size_t)sqlite3_column_bytes(s, doc_col);
+	struct cod_job *job = store_doc_cache_get(store, STORE_DOC_JOB, text, len);
+	if (!job && (job = job_decode(text, err)))
+		store_doc_cache_put(store, STORE_DOC_JOB, text, len, job);
 	return job;
 }
 
@@ -72,8 +75,7 @@ static struct cod_job *job_load(struct store_conn *c, const char *id, struct cod
 		store_dberr(c, err, "load job");
 		return NULL;
 	}
-	return job_cached(c->store, STORE_JOB_CURRENT, id, (uint64_t)sqlite3_column_int64(s, 5),
-			  sqlite3_column_int64(s, 7), s, 6, err);
+	return job_cached(c->store, s, 6, err);
 }
 
 struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_t version,
@@ -95,7 +97,7 @@ struct cod_job *store_version_load(struct store_conn *c, const char *id, uint64_
 		store_dberr(c, err, "load job version");
 		return NULL;
 	}
-	return job_cached(c->store, STORE_JOB_VERSION, id, version, sqlite3_column_int64(s, 1), s, 0, err);
+	return job_cached(c->store, s, 0, err);
 }
 
 /* Labels as stored in the labels column (NULL when there are none). */

@@ -1355,7 +1355,7 @@ static void test_transactions(void **state)
 	assert_int_equal(cod_store_tx_set_job_state(tx, id, COD_JOB_RUNNING, NULL, 1, &err), 0);
 	/* This reads (and caches) revision 2 as written here; the revision 2
 	 * committed below is another row, which the cache must not mistake
-	 * for this one (its key has the write time). */
+	 * for this one (it is keyed by the document's whole text). */
 	assert_int_equal(cod_store_tx_set_job_state(tx, id, COD_JOB_RUNNING, "rolled back", 2, &err), 0);
 	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", NULL, &err), 0);
 	struct cod_history_event h = {.job_id = id, .job_version = 1, .message = (char *)"planned"};
