@@ -354,6 +354,10 @@ struct cod_execution *cod_execution_from_json(const json_t *v, struct cod_error 
 json_t *cod_execution_to_json(const struct cod_execution *e);
 char *cod_execution_dumps(const struct cod_execution *e);
 struct cod_execution *cod_execution_dup(const struct cod_execution *e);
+/* Set e's RunOutput and PublishedResult from their JSON (a compute node's
+ * RunCommandResult and PublishResult), each only when it is an object that
+ * decodes. */
+void cod_execution_set_results(struct cod_execution *e, const json_t *run_output, const json_t *published);
 void cod_execution_free(struct cod_execution *e);
 
 /* ------------------------------------------------------ evaluations */

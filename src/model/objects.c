@@ -175,6 +175,28 @@ struct cod_execution *cod_execution_from_json(const json_t *v, struct cod_error 
 	return e;
 }
 
+/* Replace one sub-object of e with what v decodes to, through the same
+ * schema the whole execution uses; on problems it stays as it was. */
+static void set_part(const struct cod_schema *schema, void *part, const json_t *v)
+{
+	if (!json_is_object(v))
+		return;
+	union {
+		struct cod_run_output run_output;
+		struct cod_spec_config spec;
+	} tmp;
+	if (cod_schema_decode(schema, v, &tmp, NULL) < 0)
+		return;
+	cod_schema_release(schema, part);
+	memcpy(part, &tmp, schema->size);
+}
+
+void cod_execution_set_results(struct cod_execution *e, const json_t *run_output, const json_t *published)
+{
+	set_part(&run_output_schema, &e->run_output, run_output);
+	set_part(&spec_config_schema, &e->published_result, published);
+}
+
 json_t *cod_execution_to_json(const struct cod_execution *e)
 {
 	return cod_schema_encode(&cod_execution_schema, e);

@@ -81,26 +81,12 @@ static const char *str_of(const json_t *payload, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* The execution with the RunCommandResult and PublishResult of a payload,
- * decoded through the execution codec (unchanged when they are absent or
- * malformed). Consumes e. */
+/* The execution with the RunCommandResult and PublishResult of a payload
+ * (unchanged where they are absent or malformed). */
 static struct cod_execution *with_results(struct cod_execution *e, const json_t *payload)
 {
-	json_t *run = cod_json_iget(payload, "RunCommandResult");
-	json_t *pub = cod_json_iget(payload, "PublishResult");
-	if (!json_is_object(run) && !json_is_object(pub))
-		return e;
-	json_t *wrap = cod_execution_to_json(e);
-	if (json_is_object(run))
-		json_object_set(wrap, "RunOutput", run);
-	if (json_is_object(pub))
-		json_object_set(wrap, "PublishedResult", pub);
-	struct cod_execution *decoded = cod_execution_from_json(wrap, NULL);
-	json_decref(wrap);
-	if (!decoded)
-		return e;
-	cod_execution_free(e);
-	return decoded;
+	cod_execution_set_results(e, cod_json_iget(payload, "RunCommandResult"), cod_json_iget(payload, "PublishResult"));
+	return e;
 }
 
 /* What one inbox transaction carries: several messages are applied in one

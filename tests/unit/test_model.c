@@ -609,6 +609,27 @@ static void test_execution(void **state)
 	assert_true(json_equal(out, out2));
 	assert_ptr_not_equal(d->job, e->job);
 
+	/* A node's results replace RunOutput and PublishedResult whole; a
+	 * part that is not an object, or does not decode, changes nothing. */
+	json_t *run = json_pack("{s:s, s:i}", "Stdout", "hi", "ExitCode", 0);
+	json_t *pub = json_pack("{s:s}", "Type", "local");
+	cod_execution_set_results(d, run, pub);
+	assert_string_equal(d->run_output.stdout_text, "hi");
+	assert_true(cod_str_empty(d->run_output.stderr_text));
+	assert_int_equal(d->run_output.exit_code, 0);
+	assert_string_equal(d->published_result.type, "local");
+	json_t *badrun = json_pack("{s:s}", "ExitCode", "three");
+	json_t *notobj = json_string("x");
+	cod_execution_set_results(d, badrun, notobj);
+	assert_string_equal(d->run_output.stdout_text, "hi");
+	assert_string_equal(d->published_result.type, "local");
+	cod_execution_set_results(d, NULL, NULL);
+	assert_string_equal(d->published_result.type, "local");
+	json_decref(run);
+	json_decref(pub);
+	json_decref(badrun);
+	json_decref(notobj);
+
 	/* Names are accepted for states too, and unknown keys are ignored. */
 	json_t *alt = json_pack("{s:s, s:{s:s}, s:i}", "ID", "e-2", "ComputeState", "StateType", "BidAccepted",
 				"SomethingNew", 1);
