@@ -239,7 +239,9 @@ static int apply(struct cod_orchestrator *o, struct batch *b, const char *node_i
 	for (size_t i = 0; i < b->eval_jobs.n && !seen; i++)
 		seen = e->job_id && !strcmp(b->eval_jobs.items[i], e->job_id);
 	if (rc == 0 && eval && e->job && !seen) {
-		rc = orch_new_eval(o, b->tx, e->job, "exec-update", 0, &b->later, &b->nlater, err);
+		/* stored by process() unless it plans it right away */
+		b->later = xrealloc(b->later, cod_mul_size(b->nlater + 1, sizeof(*b->later)));
+		b->later[b->nlater++] = orch_eval_make(e->job, "exec-update", 0);
 		cod_strlist_add(&b->eval_jobs, e->job_id);
 	}
 	cod_execution_free(e);
@@ -298,20 +300,31 @@ static void check_seq(struct cod_orchestrator *o, struct decoded *d, size_t n)
 
 /* The evaluations the batch created whose jobs no worker has: claimed
  * from the broker and planned right here, inside the batch's transaction,
- * instead of after a hand-off to a worker and a transaction of its own.
- * The rest stay in b->later, enqueued after commit. Returns how many were
- * claimed (ws[0..n), ws zeroed by the caller). */
-static size_t claim(struct cod_orchestrator *o, struct batch *b, struct orch_work *ws, size_t max)
+ * instead of after a hand-off to a worker and a transaction of its own;
+ * done in the transaction that made them, they are never stored. The
+ * rest are stored and stay in b->later, enqueued after commit. Returns
+ * how many were claimed (ws[0..n), ws zeroed by the caller); *rcp is -1
+ * when storing failed. */
+static size_t claim(struct cod_orchestrator *o, struct batch *b, struct orch_work *ws, size_t max, int *rcp,
+		    struct cod_error **err)
 {
 	size_t n = 0, kept = 0;
+	int rc = 0;
 	for (size_t i = 0; i < b->nlater; i++) {
 		struct cod_evaluation *ev = b->later[i];
-		if (n < max && cod_broker_claim(o->broker, ev, &ws[n].receipt) == 1)
-			ws[n++].ev = ev;
-		else
-			b->later[kept++] = ev;
+		free(ev->id);
+		ev->id = cod_new_id("");
+		if (n < max && cod_broker_claim(o->broker, ev, &ws[n].receipt) == 1) {
+			ws[n].ev = ev;
+			ws[n++].unstored = true;
+			continue;
+		}
+		if (rc == 0)
+			rc = cod_store_tx_put_evaluation(b->tx, ev, err);
+		b->later[kept++] = ev;
 	}
 	b->nlater = kept;
+	*rcp = rc;
 	return n;
 }
 
@@ -340,7 +353,12 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 			goto fail;
 		}
 	}
-	nw = claim(o, &b, ws, INLINE_MAX);
+	int crc = 0;
+	nw = claim(o, &b, ws, INLINE_MAX, &crc, &err);
+	if (crc < 0) {
+		cod_store_rollback(b.tx);
+		goto fail;
+	}
 	if (nw) {
 		cod_store_tx_read_own(b.tx);
 		planned = orch_plan_all(o, ws, nw);
@@ -348,6 +366,17 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 	if (planned && orch_apply_plans(b.tx, ws, nw, &sent, &err) < 0) {
 		cod_store_rollback(b.tx);
 		goto fail;
+	}
+	/* one that failed is retried by a worker (nacked): stored after all,
+	 * pending, so that a restart finds it too */
+	for (size_t i = 0; i < nw; i++) {
+		if (ws[i].rc < 0 && ws[i].unstored) {
+			ws[i].unstored = false;
+			if (cod_store_tx_put_evaluation(b.tx, ws[i].ev, &err) < 0) {
+				cod_store_rollback(b.tx);
+				goto fail;
+			}
+		}
 	}
 	/* Without plans nothing here is acknowledged: the evaluations lead to
 	 * plans whose commits sync the WAL (this commit with it) before they

@@ -73,9 +73,7 @@ static void node_info_release(struct cod_node_info *n)
 
 /* ------------------------------------------------------- evaluations */
 
-int orch_new_eval(struct cod_orchestrator *o, struct cod_store_tx *tx, const struct cod_job *job,
-		  const char *trigger, int64_t wait_until, struct cod_evaluation ***later, size_t *nlater,
-		  struct cod_error **err)
+struct cod_evaluation *orch_eval_make(const struct cod_job *job, const char *trigger, int64_t wait_until)
 {
 	struct cod_evaluation *ev = xcalloc(1, sizeof(*ev));
 	ev->namespace_ = xstrdup(job->namespace_ ? job->namespace_ : "default");
@@ -85,6 +83,14 @@ int orch_new_eval(struct cod_orchestrator *o, struct cod_store_tx *tx, const str
 	ev->status = xstrdup("pending");
 	ev->priority = job->priority;
 	ev->wait_until = wait_until;
+	return ev;
+}
+
+int orch_new_eval(struct cod_orchestrator *o, struct cod_store_tx *tx, const struct cod_job *job,
+		  const char *trigger, int64_t wait_until, struct cod_evaluation ***later, size_t *nlater,
+		  struct cod_error **err)
+{
+	struct cod_evaluation *ev = orch_eval_make(job, trigger, wait_until);
 	int rc = tx ? cod_store_tx_put_evaluation(tx, ev, err) : cod_store_put_evaluation(o->store, ev, err);
 	if (rc < 0) {
 		cod_evaluation_free(ev);

@@ -92,6 +92,8 @@ struct cod_orchestrator {
 /* Persist (in tx when given, else on its own) and, after commit, enqueue.
  * With tx, the evaluation is appended to *later for the caller to enqueue
  * after commit. */
+/* A new pending evaluation of job, not stored (caller frees). */
+struct cod_evaluation *orch_eval_make(const struct cod_job *job, const char *trigger, int64_t wait_until);
 int orch_new_eval(struct cod_orchestrator *o, struct cod_store_tx *tx, const struct cod_job *job,
 		  const char *trigger, int64_t wait_until, struct cod_evaluation ***later, size_t *nlater,
 		  struct cod_error **err);
@@ -131,6 +133,8 @@ struct orch_work {
 	struct cod_exec_page page;
 	struct cod_plan plan;
 	bool planned; /* plan computed: apply it */
+	bool unstored; /* claimed as it was made and done in the same
+			* transaction: never written to the store */
 	int rc;	      /* 0: ack, -1: nack */
 	struct cod_evaluation **later; /* evaluations to enqueue after commit */
 	size_t nlater;

@@ -177,7 +177,7 @@ static int apply_plan(struct cod_store_tx *tx, struct orch_work *w, struct orch_
 	}
 	/* the evaluation this run answers; the broker tells the coalesced
 	 * ones on ack (marked then) */
-	if (rc == 0)
+	if (rc == 0 && !w->unstored)
 		rc = cod_store_tx_set_evaluation_status(tx, w->ev->id, "complete", err);
 	return rc;
 }
