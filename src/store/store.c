@@ -215,16 +215,15 @@ static const char *const stmt_sql[ST__COUNT] = {
     /* The document's Status and ModifyTime follow the columns. */
     [ST_EVAL_SET_STATUS] = "UPDATE evaluations SET status = ?2, modify_time = ?3, "
 			   "doc = json_set(doc, '$.Status', ?2, '$.ModifyTime', ?3) WHERE id = ?1",
-    [ST_EXEC_GET_META] = "SELECT revision, create_time FROM executions WHERE id = ?1",
-    /* An update keeps the row (and its rowid): the indexed columns (job,
-     * node, creation time) never change, so only the table's page is
-     * written, where a REPLACE would move every index entry too. */
-    [ST_EXEC_UPSERT] = "INSERT INTO executions (" EXEC_COLS ") "
-		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
-		       "ON CONFLICT (id) DO UPDATE SET job_version = excluded.job_version, "
-		       "partition_index = excluded.partition_index, compute_state = excluded.compute_state, "
-		       "desired_state = excluded.desired_state, revision = excluded.revision, "
-		       "modify_time = excluded.modify_time, doc = excluded.doc",
+    [ST_EXEC_GET_META] = "SELECT revision, create_time, rowid FROM executions WHERE id = ?1",
+    [ST_EXEC_INSERT] = "INSERT INTO executions (" EXEC_COLS ") "
+		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    /* An update keeps the row (and its rowid), found by the rowid the
+     * lookup before it returned: the ID, job, node and creation time
+     * never change, so no index but the live-by-node one (compute
+     * state) is touched, where an upsert would try the insert first. */
+    [ST_EXEC_UPDATE] = "UPDATE executions SET job_version = ?2, partition_index = ?3, compute_state = ?4, "
+		       "desired_state = ?5, revision = ?6, modify_time = ?7, doc = ?8 WHERE rowid = ?1",
     [ST_EXEC_RESOLVE] = "SELECT id, doc FROM executions WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
     [ST_EXEC_GET] = "SELECT doc FROM executions WHERE id = ?1",
     [ST_NODE_UPSERT] = "INSERT OR REPLACE INTO nodes (id, membership, connection, modify_time, doc) "
