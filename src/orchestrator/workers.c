@@ -394,6 +394,9 @@ struct submission_plan {
 	struct orch_sent sent;
 };
 
+/* Ack or nack the claim and free. Also called inside the submission's
+ * transaction (its plan failed): that writes nothing, as a claimed
+ * evaluation never has others coalesced into it to record. */
 static void submission_plan_free(struct cod_orchestrator *o, struct submission_plan *p)
 {
 	orch_works_finish(o, &p->w, 1);
