@@ -70,13 +70,19 @@ static int w_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 
 	/* bytes 4-7 of a frame header: the database size after a commit,
 	 * zero in every other frame */
 	const unsigned char *h = data;
-	f->commit_page_next = amt == FRAME_HEADER && (h[4] | h[5] | h[6] | h[7]);
+	bool commit_header = amt == FRAME_HEADER && (h[4] | h[5] | h[6] | h[7]);
+	f->commit_page_next = commit_header;
 	int rc = SQLITE_OK;
 	if (f->len && (off != f->off + (sqlite3_int64)f->len || f->len + n > WAL_BUF_CAP))
 		rc = flush(f);
 	if (rc != SQLITE_OK)
 		return rc;
-	if (n >= WAL_BUF_CAP)
+	/* A commit frame's header that follows nothing buffered is written at
+	 * once: its page may never follow. SQLite rewrites the checksums of a
+	 * transaction's frames at commit when it changed a page it had
+	 * already spilled, header by header, the commit frame's last, and then
+	 * publishes the commit; that header must not wait in the buffer. */
+	if (n >= WAL_BUF_CAP || (commit_header && !f->len))
 		return real_write(f, data, n, off);
 	if (!f->buf)
 		f->buf = xmalloc(WAL_BUF_CAP);

@@ -8,7 +8,8 @@
  * commit frame's page arrives (its header carries the database size, which
  * only a commit frame does), before any read, sync, truncate, size query
  * or file control, when a write does not follow the last, and when the
- * buffer is full. So every frame of a commit is in the file before SQLite
+ * buffer is full; a commit frame's header with nothing buffered before it
+ * (a checksum rewrite) is written at once. So every frame of a commit is in the file before SQLite
  * publishes the commit in the WAL index, as with the default VFS, and a
  * failed write is returned by the write that completes the commit. Every
  * other file (databases, journals) goes to the default VFS unchanged.
