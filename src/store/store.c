@@ -191,7 +191,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 		      "modify_time = ?7, labels = ?8, doc = ?9 WHERE id = ?1",
     [ST_VERSION_INSERT] =
 	"INSERT INTO job_versions (job_id, version, create_time, doc) VALUES (?1, ?2, ?3, ?4)",
-    [ST_VERSION_GET] = "SELECT doc, create_time FROM job_versions WHERE job_id = ?1 AND version = ?2",
+    [ST_VERSION_GET] = "SELECT doc FROM job_versions WHERE job_id = ?1 AND version = ?2",
     [ST_VERSION_LIST] = "SELECT doc FROM job_versions WHERE job_id = ?1 ORDER BY version",
     [ST_HISTORY_INSERT] = "INSERT INTO job_history (job_id, job_version, execution_id, type, time, doc) "
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
