@@ -249,22 +249,31 @@ size_t orch_plan_all(struct cod_orchestrator *o, struct orch_work *ws, size_t n)
 	return planned;
 }
 
+struct apply_args {
+	struct orch_work *w;
+	struct orch_sent *sent;
+};
+
+static int apply_part(struct cod_store_tx *tx, void *arg, struct cod_error **err)
+{
+	struct apply_args *a = arg;
+	return apply_plan(tx, a->w, a->sent, err);
+}
+
 int orch_apply_plans(struct cod_store_tx *tx, struct orch_work *ws, size_t n, struct orch_sent *sent,
 		     struct cod_error **err)
 {
-	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct orch_work *w = &ws[i];
 		if (!w->planned)
 			continue;
 		size_t nsent = sent->n;
 		struct cod_error *perr = NULL;
-		rc = cod_store_tx_savepoint(tx, err);
-		if (rc < 0)
-			break;
-		int prc = apply_plan(tx, w, sent, &perr);
-		rc = cod_store_tx_release(tx, prc == 0, err);
-		if (prc < 0) {
+		struct apply_args a = {.w = w, .sent = sent};
+		int prc = cod_store_tx_part(tx, apply_part, &a, &perr, err);
+		if (prc < 0)
+			return -1;
+		if (prc > 0) {
 			cod_warn("scheduler", "evaluation=%s job=%s: %s", w->ev->id, w->job->id,
 				 perr ? perr->message : "failed");
 			cod_error_free(perr);
@@ -277,7 +286,7 @@ int orch_apply_plans(struct cod_store_tx *tx, struct orch_work *ws, size_t n, st
 			w->nlater = 0;
 		}
 	}
-	return rc;
+	return 0;
 }
 
 void orch_plans_failed(struct orch_work *ws, size_t n)

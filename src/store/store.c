@@ -689,14 +689,11 @@ static void run_shared(struct cod_store *store, struct store_share *batch)
 	struct cod_store_tx tx;
 	int rc = store_tx_begin(store, true, &tx, &err);
 	for (struct store_share *r = batch; rc == 0 && r; r = r->next) {
-		rc = run_stmt(tx.conn, ST_SAVEPOINT, &err, "savepoint");
-		if (rc < 0)
-			break;
-		r->rc = r->fn(&tx, r->arg, &r->err);
-		if (r->rc < 0)
-			rc = run_stmt(tx.conn, ST_ROLLBACK_TO, &err, "roll back to savepoint");
-		if (rc == 0)
-			rc = run_stmt(tx.conn, ST_RELEASE, &err, "release savepoint");
+		int prc = cod_store_tx_part(&tx, r->fn, r->arg, &r->err, &err);
+		if (prc < 0)
+			rc = -1;
+		else
+			r->rc = prc ? -1 : 0;
 	}
 	if (tx.conn) {
 		/* Committed requests may act before the sync (see
@@ -763,16 +760,23 @@ int store_write_shared(struct cod_store *store, store_write_fn fn, store_committ
 	return req.rc;
 }
 
-int cod_store_tx_savepoint(struct cod_store_tx *tx, struct cod_error **err)
+/* Savepoints are all named "part": ROLLBACK TO and RELEASE act on the
+ * innermost one of that name, so parts nest. */
+int cod_store_tx_part(struct cod_store_tx *tx, cod_store_part_fn fn, void *arg, struct cod_error **part_err,
+		      struct cod_error **err)
 {
-	return run_stmt(tx->conn, ST_SAVEPOINT, err, "savepoint");
-}
-
-int cod_store_tx_release(struct cod_store_tx *tx, bool keep, struct cod_error **err)
-{
-	if (!keep && run_stmt(tx->conn, ST_ROLLBACK_TO, err, "roll back to savepoint") < 0)
+	if (run_stmt(tx->conn, ST_SAVEPOINT, err, "savepoint") < 0)
 		return -1;
-	return run_stmt(tx->conn, ST_RELEASE, err, "release savepoint");
+	int rc = fn(tx, arg, part_err);
+	if ((rc < 0 && run_stmt(tx->conn, ST_ROLLBACK_TO, err, "roll back to savepoint") < 0) ||
+	    run_stmt(tx->conn, ST_RELEASE, err, "release savepoint") < 0) {
+		if (part_err) { /* moot: the whole transaction failed */
+			cod_error_free(*part_err);
+			*part_err = NULL;
+		}
+		return -1;
+	}
+	return rc < 0 ? 1 : 0;
 }
 
 int cod_store_commit_nowait(struct cod_store_tx *tx, struct cod_error **err)

@@ -285,11 +285,15 @@ void cod_store_hold_writer(struct cod_store *store);
  * inside tx, a write transaction, until it ends: they see what tx wrote. */
 void cod_store_tx_read_own(struct cod_store_tx *tx);
 void cod_store_release_writer(struct cod_store *store);
-/* Parts of one transaction that may fail alone (several plans applied in
- * one commit): savepoint() opens a part; release() ends it, keeping its
- * writes, or with keep false undoing them. Parts do not nest. */
-int cod_store_tx_savepoint(struct cod_store_tx *tx, struct cod_error **err);
-int cod_store_tx_release(struct cod_store_tx *tx, bool keep, struct cod_error **err);
+/* A part of one transaction that may fail alone (each of several plans
+ * applied in one commit, each of several submissions sharing one): fn runs
+ * inside a savepoint of tx; what it wrote is kept when it returns 0 and
+ * undone alone when it fails (< 0, its error in *part_err). Returns 0
+ * (kept), 1 (fn failed, undone) or -1 when tx itself failed (*err; roll
+ * it back). Parts nest. */
+typedef int (*cod_store_part_fn)(struct cod_store_tx *tx, void *arg, struct cod_error **err);
+int cod_store_tx_part(struct cod_store_tx *tx, cod_store_part_fn fn, void *arg, struct cod_error **part_err,
+		      struct cod_error **err);
 
 /* As cod_store_put_execution(), _put_evaluation(), _add_history() and
  * _outbox_append(), inside tx. They fill in IDs, revisions and times as

@@ -444,17 +444,20 @@ struct submit_args {
 	void *committed_arg;
 };
 
+static int submit_in_tx(struct cod_store_tx *tx, void *arg, struct cod_error **err)
+{
+	(void)err;
+	struct submit_args *a = arg;
+	return a->in_tx(a->committed_arg, tx, a->out);
+}
+
 static int submit_shared(struct cod_store_tx *tx, void *arg, struct cod_error **err)
 {
 	struct submit_args *a = arg;
 	if (submit_tx(tx, a->job, a->force, a->out, err) < 0)
 		return -1;
-	if (!a->in_tx)
-		return 0;
-	if (cod_store_tx_savepoint(tx, err) < 0)
-		return -1;
-	int rc = a->in_tx(a->committed_arg, tx, a->out);
-	return cod_store_tx_release(tx, rc == 0, err);
+	/* the hook's failure is its own: the submission goes on */
+	return a->in_tx && cod_store_tx_part(tx, submit_in_tx, a, NULL, err) < 0 ? -1 : 0;
 }
 
 static void submit_committed(void *arg)

@@ -1435,6 +1435,33 @@ static void test_transactions(void **state)
  * reads inside the transaction see its own writes, evaluations change
  * status in place, and a commit that does not wait is durable after a
  * sync (and after a reopen). */
+/* A part for cod_store_tx_part: writes its execution and a message, runs
+ * a nested part, then fails when asked to. */
+struct part {
+	struct cod_execution *e;
+	bool fail;
+	uint64_t seq;
+	struct part *nested;
+};
+
+static int write_part(struct cod_store_tx *tx, void *arg, struct cod_error **err)
+{
+	struct part *p = arg;
+	if (cod_store_tx_put_execution(tx, p->e, err) < 0 ||
+	    cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &p->seq, err) < 0)
+		return -1;
+	if (p->nested) {
+		struct cod_error *nerr = NULL;
+		int rc = cod_store_tx_part(tx, write_part, p->nested, &nerr, err);
+		cod_error_free(nerr);
+		if (rc < 0)
+			return -1;
+	}
+	if (p->fail)
+		return cod_error_set(err, COD_E_BAD_REQUEST, "part refused");
+	return 0;
+}
+
 static void test_transaction_parts(void **state)
 {
 	(void)state;
@@ -1446,23 +1473,27 @@ static void test_transaction_parts(void **state)
 
 	struct cod_execution *kept = new_exec(id, "n1", 1);
 	struct cod_execution *undone = new_exec(id, "n1", 1);
+	struct cod_execution *inner = new_exec(id, "n1", 1);
+	struct part p_kept = {.e = kept}, p_undone = {.e = undone, .fail = true},
+		    p_inner = {.e = inner, .fail = true};
+	p_kept.nested = &p_inner; /* a failing part inside a kept one */
+	struct cod_error *perr = NULL;
 	assert_int_equal(cod_store_begin(store, &tx, &err), 0);
-	assert_int_equal(cod_store_tx_savepoint(tx, &err), 0);
-	assert_int_equal(cod_store_tx_put_execution(tx, kept, &err), 0);
-	uint64_t seq = 0;
-	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &seq, &err), 0);
-	assert_int_equal(seq, 1);
-	assert_int_equal(cod_store_tx_release(tx, true, &err), 0);
-	assert_int_equal(cod_store_tx_savepoint(tx, &err), 0);
-	assert_int_equal(cod_store_tx_put_execution(tx, undone, &err), 0);
-	assert_int_equal(cod_store_tx_outbox_append(tx, "n1", "AskForBid", "{}", &seq, &err), 0);
-	assert_int_equal(seq, 2);
+	assert_int_equal(cod_store_tx_part(tx, write_part, &p_kept, &perr, &err), 0);
+	assert_null(perr);
+	assert_int_equal(p_kept.seq, 1);
+	assert_int_equal(p_inner.seq, 2);
+	assert_int_equal(cod_store_tx_part(tx, write_part, &p_undone, &perr, &err), 1);
+	assert_non_null(perr);
+	assert_non_null(strstr(perr->message, "refused"));
+	cod_error_free(perr);
+	perr = NULL;
+	/* the failing part had written its execution and a message (seq 2) */
+	assert_int_equal(p_undone.seq, 2);
 	struct cod_execution *got = NULL;
-	assert_int_equal(cod_store_tx_get_execution(tx, undone->id, &got, &err), 0);
-	assert_string_equal(got->id, undone->id);
-	cod_execution_free(got);
-	assert_int_equal(cod_store_tx_release(tx, false, &err), 0);
 	expect_error(cod_store_tx_get_execution(tx, undone->id, &got, &err), &err, COD_E_NOT_FOUND, "not found");
+	expect_error(cod_store_tx_get_execution(tx, inner->id, &got, &err), &err, COD_E_NOT_FOUND, "not found");
+	uint64_t seq = 0;
 	assert_int_equal(cod_store_tx_get_execution(tx, kept->id, &got, &err), 0);
 	assert_int_equal(got->revision, 1);
 	/* not stored with the execution: the job version it runs */
@@ -1515,6 +1546,7 @@ static void test_transaction_parts(void **state)
 	free(eval_id);
 	cod_execution_free(kept);
 	cod_execution_free(undone);
+	cod_execution_free(inner);
 	free(id);
 	free(path);
 }
