@@ -95,6 +95,7 @@ static struct cod_execution *with_results(struct cod_execution *e, const json_t 
 struct batch {
 	struct cod_store_tx *tx;
 	struct cod_execution **execs; /* latest version of each touched execution */
+	bool *dirty;		      /* execs[i] changed since it was last written */
 	size_t nexecs;
 	struct cod_evaluation **later; /* evaluations to enqueue after commit */
 	size_t nlater;
@@ -117,17 +118,37 @@ static struct cod_execution *batch_get(struct cod_orchestrator *o, struct batch 
 	return e;
 }
 
+/* Keep e as its execution's latest version, to be written by
+ * batch_write: under load a node's Preparing, Running and RunResult for
+ * one execution often arrive together, and the execution is then written
+ * once instead of three times. */
 static void batch_put(struct batch *b, const struct cod_execution *e)
 {
 	for (size_t i = 0; i < b->nexecs; i++) {
 		if (!strcmp(b->execs[i]->id, e->id)) {
 			cod_execution_free(b->execs[i]);
 			b->execs[i] = cod_execution_dup(e);
+			b->dirty[i] = true;
 			return;
 		}
 	}
 	b->execs = xrealloc(b->execs, cod_mul_size(b->nexecs + 1, sizeof(*b->execs)));
+	b->dirty = xrealloc(b->dirty, cod_mul_size(b->nexecs + 1, sizeof(*b->dirty)));
+	b->dirty[b->nexecs] = true;
 	b->execs[b->nexecs++] = cod_execution_dup(e);
+}
+
+/* Write the executions the batch changed. */
+static int batch_write(struct batch *b, struct cod_error **err)
+{
+	for (size_t i = 0; i < b->nexecs; i++) {
+		if (!b->dirty[i])
+			continue;
+		if (cod_store_tx_put_execution(b->tx, b->execs[i], err) < 0)
+			return -1;
+		b->dirty[i] = false;
+	}
+	return 0;
 }
 
 static void batch_release(struct batch *b)
@@ -135,6 +156,7 @@ static void batch_release(struct batch *b)
 	for (size_t i = 0; i < b->nexecs; i++)
 		cod_execution_free(b->execs[i]);
 	free(b->execs);
+	free(b->dirty);
 	for (size_t i = 0; i < b->nlater; i++)
 		cod_evaluation_free(b->later[i]);
 	free(b->later);
@@ -212,9 +234,7 @@ static int apply(struct cod_orchestrator *o, struct batch *b, const char *node_i
 		 * ("pulling image 30/45 MB") updates the state message */
 		if (!eval && next == prev && message && !cod_exec_state_terminal((enum cod_exec_state)prev)) {
 			set_state(&e->compute_state, next, message);
-			rc = cod_store_tx_put_execution(b->tx, e, err);
-			if (rc == 0)
-				batch_put(b, e);
+			batch_put(b, e);
 		}
 		cod_execution_free(e);
 		return rc;
@@ -230,9 +250,7 @@ static int apply(struct cod_orchestrator *o, struct batch *b, const char *node_i
 	h.has_exec_state = true;
 	h.exec_state_prev = prev;
 	h.exec_state_new = next;
-	rc = cod_store_tx_put_execution(b->tx, e, err);
-	if (rc == 0)
-		rc = cod_store_tx_add_history(b->tx, &h, err);
+	rc = cod_store_tx_add_history(b->tx, &h, err);
 	if (rc == 0)
 		batch_put(b, e);
 	bool seen = false;
@@ -352,6 +370,10 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 			cod_store_rollback(b.tx);
 			goto fail;
 		}
+	}
+	if (batch_write(&b, &err) < 0) {
+		cod_store_rollback(b.tx);
+		goto fail;
 	}
 	int crc = 0;
 	nw = claim(o, &b, ws, INLINE_MAX, &crc, &err);
