@@ -86,24 +86,15 @@ struct cod_evaluation *orch_eval_make(const struct cod_job *job, const char *tri
 	return ev;
 }
 
-int orch_new_eval(struct cod_orchestrator *o, struct cod_store_tx *tx, const struct cod_job *job,
-		  const char *trigger, int64_t wait_until, struct cod_evaluation ***later, size_t *nlater,
+int orch_new_eval(struct cod_orchestrator *o, const struct cod_job *job, const char *trigger, int64_t wait_until,
 		  struct cod_error **err)
 {
 	struct cod_evaluation *ev = orch_eval_make(job, trigger, wait_until);
-	int rc = tx ? cod_store_tx_put_evaluation(tx, ev, err) : cod_store_put_evaluation(o->store, ev, err);
-	if (rc < 0) {
-		cod_evaluation_free(ev);
-		return -1;
-	}
-	if (tx) {
-		*later = xrealloc(*later, cod_mul_size(*nlater + 1, sizeof(**later)));
-		(*later)[(*nlater)++] = ev;
-	} else {
+	int rc = cod_store_put_evaluation(o->store, ev, err);
+	if (rc == 0)
 		cod_broker_enqueue(o->broker, ev);
-		cod_evaluation_free(ev);
-	}
-	return 0;
+	cod_evaluation_free(ev);
+	return rc;
 }
 
 void orch_enqueue_all(struct cod_orchestrator *o, struct cod_evaluation **evs, size_t n)
@@ -168,7 +159,7 @@ void orch_node_event(struct cod_orchestrator *o, const char *node_id, bool join)
 			wanted = true;
 		if (!wanted)
 			continue;
-		if (orch_new_eval(o, NULL, job, join ? "node-join" : "node-leave", 0, NULL, NULL, &err) < 0) {
+		if (orch_new_eval(o, job, join ? "node-join" : "node-leave", 0, &err) < 0) {
 			cod_warn("orchestrator", "job=%s evaluation: %s", job->id, err->message);
 			cod_error_free(err);
 			err = NULL;
@@ -231,7 +222,7 @@ static void check_timeouts(struct cod_orchestrator *o)
 	int64_t now = cod_now_ns();
 	for (size_t i = 0; i < active.n; i++) {
 		const char *why = timed_out(o, active.items[i], now);
-		if (why && orch_new_eval(o, NULL, active.items[i], why, 0, NULL, NULL, &err) < 0) {
+		if (why && orch_new_eval(o, active.items[i], why, 0, &err) < 0) {
 			cod_warn("housekeeping", "job=%s: %s", active.items[i]->id, err->message);
 			cod_error_free(err);
 			err = NULL;

@@ -89,13 +89,10 @@ struct cod_orchestrator {
 };
 
 /* orchestrator.c */
-/* Persist (in tx when given, else on its own) and, after commit, enqueue.
- * With tx, the evaluation is appended to *later for the caller to enqueue
- * after commit. */
 /* A new pending evaluation of job, not stored (caller frees). */
 struct cod_evaluation *orch_eval_make(const struct cod_job *job, const char *trigger, int64_t wait_until);
-int orch_new_eval(struct cod_orchestrator *o, struct cod_store_tx *tx, const struct cod_job *job,
-		  const char *trigger, int64_t wait_until, struct cod_evaluation ***later, size_t *nlater,
+/* A new pending evaluation of job, stored on its own, then enqueued. */
+int orch_new_eval(struct cod_orchestrator *o, const struct cod_job *job, const char *trigger, int64_t wait_until,
 		  struct cod_error **err);
 void orch_enqueue_all(struct cod_orchestrator *o, struct cod_evaluation **evs, size_t n);
 /* Evaluations for every job with unfinished executions on node_id, plus
@@ -158,8 +155,6 @@ size_t orch_plan_all(struct cod_orchestrator *o, struct orch_work *ws, size_t n)
  * fails is undone alone and nacked. -1 only when tx itself failed. */
 int orch_apply_plans(struct cod_store_tx *tx, struct orch_work *ws, size_t n, struct orch_sent *sent,
 		     struct cod_error **err);
-/* The transaction did not commit: nack every planned one. */
-void orch_plans_failed(struct orch_work *ws, size_t n);
 /* It committed: publish sent, enqueue the plans' follow-up evaluations. */
 void orch_plans_committed(struct cod_orchestrator *o, struct orch_work *ws, size_t n, const struct orch_sent *sent);
 /* Ack or nack each with the broker, record the evaluations coalesced

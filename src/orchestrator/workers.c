@@ -289,7 +289,8 @@ int orch_apply_plans(struct cod_store_tx *tx, struct orch_work *ws, size_t n, st
 	return 0;
 }
 
-void orch_plans_failed(struct orch_work *ws, size_t n)
+/* The transaction did not commit: nack every planned one. */
+static void plans_failed(struct orch_work *ws, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (ws[i].planned)
@@ -337,7 +338,7 @@ static void process(struct cod_orchestrator *o, struct orch_work *ws, size_t n)
 	if (rc < 0) {
 		cod_warn("scheduler", "%zu plans not applied: %s", planned, err ? err->message : "store error");
 		cod_error_free(err);
-		orch_plans_failed(ws, n);
+		plans_failed(ws, n);
 	} else {
 		orch_plans_committed(o, ws, n, &sent);
 	}
