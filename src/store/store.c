@@ -222,8 +222,9 @@ static const char *const stmt_sql[ST__COUNT] = {
      * lookup before it returned: the ID, job, node and creation time
      * never change, so no index but the live-by-node one (compute
      * state) is touched, where an upsert would try the insert first. */
-    [ST_EXEC_UPDATE] = "UPDATE executions SET job_version = ?2, partition_index = ?3, compute_state = ?4, "
-		       "desired_state = ?5, revision = ?6, modify_time = ?7, doc = ?8 WHERE rowid = ?1",
+    /* numbered as the insert's columns (?1-?12, bound the same way) */
+    [ST_EXEC_UPDATE] = "UPDATE executions SET job_version = ?5, partition_index = ?6, compute_state = ?7, "
+		       "desired_state = ?8, revision = ?9, modify_time = ?11, doc = ?12 WHERE rowid = ?13",
     [ST_EXEC_RESOLVE] = "SELECT id, doc FROM executions WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
     [ST_EXEC_GET] = "SELECT doc FROM executions WHERE id = ?1",
     [ST_NODE_UPSERT] = "INSERT OR REPLACE INTO nodes (id, membership, connection, modify_time, doc) "

@@ -370,21 +370,7 @@ static int exec_put_tx(struct cod_store_tx *tx, struct cod_execution *e, struct 
 	bare.job = NULL;
 	cleanup_free char *doc = cod_execution_dumps(&bare);
 
-	if (rowid) {
-		cleanup_stmt sqlite3_stmt *u = store_stmt(c, ST_EXEC_UPDATE, err);
-		if (!u)
-			return -1;
-		store_bind_i64(u, 1, rowid);
-		store_bind_i64(u, 2, (int64_t)e->job_version);
-		store_bind_i64(u, 3, e->partition_index);
-		store_bind_i64(u, 4, e->compute_state.type);
-		store_bind_i64(u, 5, e->desired_state.type);
-		store_bind_i64(u, 6, (int64_t)e->revision);
-		store_bind_i64(u, 7, e->modify_time);
-		store_bind_text(u, 8, doc);
-		return store_step_done(c, u, err, "update execution");
-	}
-	cleanup_stmt sqlite3_stmt *s = store_stmt(c, ST_EXEC_INSERT, err);
+	cleanup_stmt sqlite3_stmt *s = store_stmt(c, rowid ? ST_EXEC_UPDATE : ST_EXEC_INSERT, err);
 	if (!s)
 		return -1;
 	store_bind_text(s, 1, e->id);
@@ -399,7 +385,9 @@ static int exec_put_tx(struct cod_store_tx *tx, struct cod_execution *e, struct 
 	store_bind_i64(s, 10, e->create_time);
 	store_bind_i64(s, 11, e->modify_time);
 	store_bind_text(s, 12, doc);
-	return store_step_done(c, s, err, "insert execution");
+	if (rowid)
+		store_bind_i64(s, 13, rowid);
+	return store_step_done(c, s, err, rowid ? "update execution" : "insert execution");
 }
 
 int cod_store_tx_put_execution(struct cod_store_tx *tx, struct cod_execution *e, struct cod_error **err)
