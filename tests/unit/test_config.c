@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tmpdir.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,19 +20,7 @@
 
 static char tmpdir[] = "/tmp/cod-test-config.XXXXXX";
 
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
+TMPDIR_GROUP(tmpdir)
 
 static void write_file(const char *path, const char *text)
 {
@@ -188,5 +178,5 @@ int main(void)
 		cmocka_unit_test(env_and_file),
 		cmocka_unit_test(file_set),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -542,18 +544,7 @@ static void test_server_protocol(void **state)
 	pthread_cond_destroy(&f.cond);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(tmp_root) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	cleanup_free char *cmd = xasprintf("rm -rf '%s'", tmp_root);
-	return system(cmd) == 0 ? 0 : -1;
-}
+TMPDIR_GROUP(tmp_root)
 
 int main(void)
 {
@@ -568,7 +559,7 @@ int main(void)
 	    cmocka_unit_test(test_noop_lines),
 	    cmocka_unit_test(test_server_protocol),
 	};
-	int rc = cmocka_run_group_tests(tests, setup, teardown);
+	int rc = cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 	cod_nats_shutdown_library();
 	return rc;
 }

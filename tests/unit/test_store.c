@@ -1784,17 +1784,7 @@ static void test_shared_submits_fail_alone(void **state)
 
 /* ------------------------------------------------------------- setup */
 
-static int group_setup(void **state)
-{
-	(void)state;
-	return mkdtemp(tmp_root) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	return tmpdir_remove(tmp_root);
-}
+TMPDIR_GROUP(tmp_root)
 
 int main(void)
 {
@@ -1821,5 +1811,5 @@ int main(void)
 	    cmocka_unit_test(test_concurrent_submits),
 	    cmocka_unit_test(test_shared_submits_fail_alone),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

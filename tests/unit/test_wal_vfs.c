@@ -40,6 +40,15 @@ static sqlite3 *open_db(const char *path, const char *vfs)
 	return db;
 }
 
+/* A read-only connection of the default VFS: what any other reader of
+ * the files sees. */
+static sqlite3 *open_reader(const char *path)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	return db;
+}
+
 static int64_t count(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
@@ -75,8 +84,7 @@ static void test_commit_visible_to_default_vfs(void **state)
 
 	/* the writer's connection stays open, its buffer empty: a reader of
 	 * the default VFS reads the frames from the file */
-	sqlite3 *r = NULL;
-	assert_int_equal(sqlite3_open_v2(path, &r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3 *r = open_reader(path);
 	assert_int_equal(count(r, "SELECT count(*) FROM t"), 3000);
 	assert_int_equal(count(r, "SELECT count(*) FROM t WHERE length(x) = 300"), 3000);
 	assert_int_equal(sqlite3_exec(w, "INSERT INTO t (x) VALUES (zeroblob(10));", NULL, NULL, NULL), SQLITE_OK);
@@ -107,8 +115,7 @@ static void test_spill_read_back_and_rollback(void **state)
 	assert_int_equal(sqlite3_exec(w, "ROLLBACK;", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(count(w, "SELECT count(*) FROM t"), 0);
 
-	sqlite3 *r = NULL;
-	assert_int_equal(sqlite3_open_v2(path, &r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3 *r = open_reader(path);
 	assert_int_equal(count(r, "SELECT count(*) FROM t"), 0);
 	/* frames after the rolled-back ones: written over them */
 	assert_int_equal(sqlite3_exec(w, "BEGIN;" INSERT_ROWS(1500) "COMMIT;", NULL, NULL, NULL), SQLITE_OK);
@@ -151,8 +158,7 @@ static void test_checksum_rewrite_on_disk(void **state)
 			 SQLITE_OK);
 	copy_file(path, copy);
 	copy_file(wal, copy_wal);
-	sqlite3 *r = NULL;
-	assert_int_equal(sqlite3_open_v2(copy, &r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3 *r = open_reader(copy);
 	assert_int_equal(count(r, "SELECT count(*) FROM t"), 2000);
 	assert_int_equal(count(r, "SELECT count(*) FROM t WHERE x = zeroblob(300)"), 100);
 	sqlite3_close(r);
@@ -195,8 +201,7 @@ static void test_failed_write_fails_commit(void **state)
 	assert_int_equal(rc & 0xff, SQLITE_FULL);
 	sqlite3_exec(w, "ROLLBACK;", NULL, NULL, NULL);
 
-	sqlite3 *r = NULL;
-	assert_int_equal(sqlite3_open_v2(path, &r, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3 *r = open_reader(path);
 	assert_int_equal(count(r, "SELECT count(*) FROM t"), 100);
 	/* the writer goes on */
 	assert_int_equal(sqlite3_exec(w, "BEGIN;" INSERT_ROWS(50) "COMMIT;", NULL, NULL, NULL), SQLITE_OK);
@@ -205,17 +210,7 @@ static void test_failed_write_fails_commit(void **state)
 	sqlite3_close(w);
 }
 
-static int group_setup(void **state)
-{
-	(void)state;
-	return mkdtemp(tmp_root) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	return tmpdir_remove(tmp_root);
-}
+TMPDIR_GROUP(tmp_root)
 
 int main(void)
 {
@@ -225,5 +220,5 @@ int main(void)
 	    cmocka_unit_test(test_checksum_rewrite_on_disk),
 	    cmocka_unit_test(test_failed_write_fails_commit),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
