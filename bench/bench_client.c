@@ -24,6 +24,7 @@
 #include "model/model.h"
 #include "orchestrator/scheduler.h"
 #include "store/store.h"
+#include "store/wal_vfs.h"
 
 static double now_ms(void)
 {
@@ -345,6 +346,8 @@ static int mode_scheduler(int execs, int nnodes, const char *dir)
 	struct cod_sched_config cfg = {.queue_backoff_ms = 60000, .retry_attempts = 3, .oversubscription = 1.0};
 	double sched_ms = 0, store_ms = 0;
 	long placed = 0;
+	struct cod_wal_vfs_stats wal0, wal1;
+	cod_wal_vfs_stats(&wal0);
 	double t0 = now_ms();
 	for (int j = 0; j < jobs; j++) {
 		struct cod_job *job = xcalloc(1, sizeof(*job));
@@ -392,9 +395,13 @@ static int mode_scheduler(int execs, int nnodes, const char *dir)
 		cod_job_free(job);
 	}
 	double total = now_ms() - t0;
+	cod_wal_vfs_stats(&wal1);
 	printf("{\"what\": \"scheduler\", \"placements\": %ld, \"nodes\": %d, \"seconds\": %.3f, "
-	       "\"placements_per_s\": %.0f, \"scheduler_s\": %.3f, \"store_s\": %.3f}\n",
-	       placed, nnodes, total / 1e3, placed / (total / 1e3), sched_ms / 1e3, store_ms / 1e3);
+	       "\"placements_per_s\": %.0f, \"scheduler_s\": %.3f, \"store_s\": %.3f, "
+	       "\"wal_writes_per_plan\": %.0f, \"wal_write_calls_per_plan\": %.0f}\n",
+	       placed, nnodes, total / 1e3, placed / (total / 1e3), sched_ms / 1e3, store_ms / 1e3,
+	       jobs ? (double)(wal1.writes - wal0.writes) / jobs : 0,
+	       jobs ? (double)(wal1.syscalls - wal0.syscalls) / jobs : 0);
 	for (int i = 0; i < nnodes; i++)
 		cod_node_free(nodes[i]);
 	free(nodes);
