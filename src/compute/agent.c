@@ -458,6 +458,7 @@ static void fail_execution(struct cod_compute *c, struct cod_execution *e, const
 static void finish_locked(struct cod_compute *c, struct compute_running *r, int rc,
 			  const struct cod_error *err)
 {
+	r->reported = true; /* the result says it all: a waiting phase is dropped */
 	struct cod_execution *e = NULL;
 	struct cod_error *gerr = NULL;
 	if (cod_cstore_get(c->store, r->execution_id, &e, &gerr) < 0) {
@@ -506,23 +507,51 @@ static void finish_locked(struct cod_compute *c, struct compute_running *r, int 
 	cod_execution_free(e);
 }
 
-/* Report a phase of the execution (c->lock taken here). false when the
+/* Store and report the phase r is in (c->lock held): at once once the
+ * execution has lasted Compute.PhaseReportDelay, else when that time comes
+ * (check_timeouts_locked) or a driver reports progress. false when the
+ * execution was stopped meanwhile. */
+static bool report_phase_locked(struct cod_compute *c, struct compute_running *r, enum cod_exec_state state,
+				const char *message)
+{
+	struct cod_execution *e = NULL;
+	bool ok = false;
+	if (!c->stopping && !cod_executor_cancelled(&r->run) && cod_cstore_get(c->store, r->execution_id, &e, NULL) == 0 &&
+	    !cod_exec_state_terminal(e->compute_state.type)) {
+		if (!r->reported && cod_mono_ms() < r->report_at) {
+			r->phase = state;
+			r->phase_message = message;
+			ok = true;
+		} else {
+			r->reported = true;
+			ok = set_state(c, e, state, message, COD_MSG_EXECUTION_PROGRESS, progress(e, state, message), 0) ==
+			     0;
+		}
+	}
+	cod_execution_free(e);
+	return ok;
+}
+
+/* The phase left waiting, stored and reported now (c->lock held). */
+static void report_waiting_phase_locked(struct cod_compute *c, struct compute_running *r)
+{
+	if (r->reported)
+		return;
+	r->reported = true;
+	report_phase_locked(c, r, r->phase, r->phase_message);
+}
+
+/* Enter a phase of the execution (c->lock taken here). false when the
  * execution was stopped meanwhile. */
 static bool enter_phase(struct compute_running *r, enum cod_exec_state state, const char *message)
 {
 	struct cod_compute *c = r->c;
-	bool ok = false;
 	pthread_mutex_lock(&c->lock);
-	struct cod_execution *e = NULL;
-	if (!c->stopping && !cod_executor_cancelled(&r->run) && cod_cstore_get(c->store, r->execution_id, &e, NULL) == 0 &&
-	    !cod_exec_state_terminal(e->compute_state.type)) {
-		ok = set_state(c, e, state, message, COD_MSG_EXECUTION_PROGRESS, progress(e, state, message), 0) == 0;
-		if (ok && state == COD_EXEC_RUNNING) {
-			r->preparing = false;
-			r->deadline_ms = r->timeout_s > 0 ? cod_mono_ms() + r->timeout_s * 1000 : 0;
-		}
+	bool ok = report_phase_locked(c, r, state, message);
+	if (ok && state == COD_EXEC_RUNNING) {
+		r->preparing = false;
+		r->deadline_ms = r->timeout_s > 0 ? cod_mono_ms() + r->timeout_s * 1000 : 0;
 	}
-	cod_execution_free(e);
 	pthread_mutex_unlock(&c->lock);
 	return ok;
 }
@@ -533,6 +562,7 @@ static void on_progress(void *arg, const char *message)
 	struct compute_running *r = arg;
 	struct cod_compute *c = r->c;
 	pthread_mutex_lock(&c->lock);
+	report_waiting_phase_locked(c, r); /* the driver's message follows its phase */
 	struct cod_execution *e = NULL;
 	if (cod_cstore_get(c->store, r->execution_id, &e, NULL) == 0 && e->compute_state.type == COD_EXEC_PREPARING)
 		set_state(c, e, COD_EXEC_PREPARING, message, COD_MSG_EXECUTION_PROGRESS,
@@ -899,10 +929,13 @@ static void start_one(struct cod_compute *c, char *id, const struct cod_resource
 	if (c->cfg->compute_prepare_timeout_ms > 0)
 		r->deadline_ms = cod_mono_ms() + c->cfg->compute_prepare_timeout_ms;
 	r->run.limits = *need;
-	/* Preparing starts here, on the agent thread, so that its message
-	 * leaves before the runner thread is even created. */
-	if (set_state(c, r->execution, COD_EXEC_PREPARING, "preparing", COD_MSG_EXECUTION_PROGRESS,
-		      progress(r->execution, COD_EXEC_PREPARING, "preparing"), 0) < 0) {
+	/* Preparing starts here, on the agent thread, which also reports it
+	 * if it lasts (check_timeouts_locked). A phase is stored and reported
+	 * once the execution has lasted Compute.PhaseReportDelay: one over
+	 * sooner reports its result alone, one store write and one message
+	 * per phase fewer. */
+	r->report_at = cod_mono_ms() + c->cfg->compute_phase_report_ms;
+	if (!report_phase_locked(c, r, COD_EXEC_PREPARING, "preparing")) {
 		cod_buffer_done(&c->buffer, need);
 		running_free(r);
 		return;
@@ -960,12 +993,18 @@ void cod_compute_reap(struct cod_compute *c, bool wait)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* ExecutionTimeout: cancel what ran too long; returns the next deadline
- * (0 = none). c->lock held. */
+/* ExecutionTimeout: cancel what ran too long; report the phases that
+ * waited long enough; returns the next deadline (0 = none). c->lock held. */
 static int64_t check_timeouts_locked(struct cod_compute *c)
 {
 	int64_t now = cod_mono_ms(), next = 0;
 	for (struct compute_running *r = c->running; r; r = r->next) {
+		if (!r->reported && !r->done) {
+			if (now >= r->report_at)
+				report_waiting_phase_locked(c, r);
+			else if (!next || r->report_at < next)
+				next = r->report_at;
+		}
 		if (!r->deadline_ms || r->done || r->timed_out)
 			continue;
 		if (now >= r->deadline_ms) {
@@ -988,8 +1027,8 @@ void cod_compute_tick(struct cod_compute *c)
 {
 	pthread_mutex_lock(&c->lock);
 	reap_locked(c);
-	check_timeouts_locked(c);
 	start_ready_locked(c);
+	check_timeouts_locked(c);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -1009,8 +1048,8 @@ static void *agent_main(void *arg)
 			free(in);
 		}
 		reap_locked(c);
+		start_ready_locked(c); /* before the deadlines: a start sets one */
 		int64_t next = check_timeouts_locked(c);
-		start_ready_locked(c);
 		if (c->stopping && !c->running)
 			break;
 		int64_t wait_ms = 1000;

@@ -246,6 +246,14 @@ struct compute_running {
 	struct cod_log_tap log_taps[2];	  /* stdout, stderr -> log_index_fd */
 	bool timed_out;
 	bool done; /* the runner finished its work: free it */
+	/* Phase reports wait: the phase an execution is in (Preparing,
+	 * Running, Publishing) is stored and reported to the orchestrator only
+	 * once the execution has lasted Compute.PhaseReportDelay (or a driver
+	 * reports progress); one that ends sooner reports its result alone. */
+	int phase;		/* enum cod_exec_state; the phase not yet reported */
+	const char *phase_message; /* a string literal */
+	int64_t report_at;	/* cod_mono_ms() */
+	bool reported;		/* phases are stored and reported as they come */
 	struct compute_running *next;
 	struct compute_running *next_ready; /* runner queue */
 };

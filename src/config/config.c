@@ -106,6 +106,10 @@ static const struct cod_config_key keys[] = {
 	{"Compute.Preparing.Timeout", COD_CFG_DURATION, "10m", NULL,
 	 "time allowed to prepare an execution (inputs, image pull); not part of ExecutionTimeout",
 	 OFF(compute_prepare_timeout_ms), 0, 0},
+	{"Compute.PhaseReportDelay", COD_CFG_DURATION, "20ms", NULL,
+	 "how long an execution runs before its phases (Preparing, Running, Publishing) are stored and reported; "
+	 "one over sooner reports its result only; 0 reports every phase",
+	 OFF(compute_phase_report_ms), 0, 0},
 	{"InputSources.MaxRetryCount", COD_CFG_INT, "3", NULL, "attempts to prepare each input before the execution fails",
 	 OFF(compute_input_retries), 1, 100},
 	{"Compute.AllowListedLocalPaths", COD_CFG_LIST, "", NULL,

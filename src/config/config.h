@@ -83,6 +83,7 @@ struct cod_config {
 	int64_t compute_info_update_ms;
 	char *compute_alloc_cpu, *compute_alloc_memory, *compute_alloc_disk, *compute_alloc_gpu;
 	int64_t compute_prepare_timeout_ms;
+	int64_t compute_phase_report_ms;
 	int64_t compute_input_retries;
 	struct cod_strlist compute_allowed_paths;
 	struct cod_strlist compute_env_allowlist;

@@ -987,6 +987,8 @@ static void test_runner(void **state)
 	if (cod_compute_open(&cfg, &c, &err) < 0)
 		fail_msg("open: %s", err->message);
 	setenv("COD_TEST_HOSTVAR", "from-host", 1);
+	/* every phase stored and reported as it comes */
+	cfg.compute_phase_report_ms = 0;
 
 	struct cod_execution *ok = make_exec(
 	    "e-ok",
@@ -1119,12 +1121,57 @@ static void test_runner(void **state)
 		json_decref(p);
 	}
 	assert_true(timed_out_msg);
+	last = o.n ? o.m[o.n - 1].seq : last;
 	cod_cstore_msgs_free(o.m, o.n);
 	assert_int_equal(c->buffer.nrunning, 0);
 	assert_true(c->buffer.running.cpu == 0);
 
+	/* Phases wait: an execution over before the delay reports its
+	 * result alone; one that lasts reports the phase it is in once the
+	 * delay has passed, then its result. */
+	struct cod_execution *quick = make_exec("e-quick", NOOP_PARAMS("batch", "{}", ""), COD_DESIRED_RUNNING);
+	struct cod_execution *lasting =
+	    make_exec("e-lasting", NOOP_PARAMS("batch", "{\"Sleep\":\"600ms\"}", ""), COD_DESIRED_RUNNING);
+	cfg.compute_phase_report_ms = 60000;
+	feed(c, ask_for_bid(++seq, quick));
+	run_until_idle(c, 5000);
+	cfg.compute_phase_report_ms = 100;
+	feed(c, ask_for_bid(++seq, lasting));
+	run_until_idle(c, 10000);
+	assert_int_equal(exec_state(c, "e-quick"), COD_EXEC_COMPLETED);
+	assert_int_equal(exec_state(c, "e-lasting"), COD_EXEC_COMPLETED);
+	o = outbox_after(c, last);
+	const char *quick_seen[4] = {0}, *lasting_seen[4] = {0};
+	int lasting_phase = -1;
+	size_t nquick = 0, nlasting = 0;
+	for (size_t i = 0; i < o.n; i++) {
+		json_t *p = outbox_payload(&o, i);
+		const char *id = json_string_value(json_object_get(p, "ExecutionID"));
+		if (!strcmp(id, "e-quick") && nquick < 4)
+			quick_seen[nquick++] = o.m[i].type;
+		if (!strcmp(id, "e-lasting") && nlasting < 4) {
+			if (!strcmp(o.m[i].type, "ExecutionProgress"))
+				lasting_phase = (int)json_integer_value(json_object_get(p, "ComputeState"));
+			lasting_seen[nlasting++] = o.m[i].type;
+		}
+		json_decref(p);
+	}
+	assert_int_equal(nquick, 2);
+	assert_string_equal(quick_seen[0], "BidResult");
+	assert_string_equal(quick_seen[1], "RunResult");
+	/* BidResult, Running (Preparing too, if a slow machine took 100 ms
+	 * to prepare), RunResult */
+	assert_true(nlasting == 3 || nlasting == 4);
+	assert_string_equal(lasting_seen[0], "BidResult");
+	assert_string_equal(lasting_seen[nlasting - 2], "ExecutionProgress");
+	assert_int_equal(lasting_phase, COD_EXEC_RUNNING);
+	assert_string_equal(lasting_seen[nlasting - 1], "RunResult");
+	cod_cstore_msgs_free(o.m, o.n);
+
 	cod_compute_stop(c);
 	unsetenv("COD_TEST_HOSTVAR");
+	cod_execution_free(quick);
+	cod_execution_free(lasting);
 	cod_execution_free(ok);
 	cod_execution_free(exit2);
 	cod_execution_free(boom);
@@ -1306,6 +1353,7 @@ static void test_node_over_nats(void **state)
 	test_config(&cfg, dir);
 	assert_int_equal(cod_config_set(&cfg, "Compute.Orchestrators", cod_natsd_url(d), "test", &err), 0);
 	assert_int_equal(cod_config_set(&cfg, "Compute.Heartbeat.Interval", "200ms", "test", &err), 0);
+	assert_int_equal(cod_config_set(&cfg, "Compute.PhaseReportDelay", "1m", "test", &err), 0);
 	assert_int_equal(cod_config_set(&cfg, "Compute.Heartbeat.InfoUpdateInterval", "300ms", "test", &err),
 			 0);
 
@@ -1341,12 +1389,13 @@ static void test_node_over_nats(void **state)
 	assert_true(json_is_true(json_object_get(f.out[at].payload, "Accepted")));
 	pthread_mutex_unlock(&f.lock);
 	send_in(f.nc, "n-test", simple_msg("BidAccepted", 2, "e-n1"));
-	assert_true(fake_wait(&f, "ExecutionProgress", "e-n1", 0, 5000, NULL));
 	assert_true(fake_wait(&f, "RunResult", "e-n1", 0, 5000, &at));
 	pthread_mutex_lock(&f.lock);
 	json_t *rcr = json_object_get(f.out[at].payload, "RunCommandResult");
 	assert_string_equal(json_string_value(json_object_get(rcr, "Stdout")), "hi j-test");
-	assert_int_equal(f.out[at].seq, 4); /* BidResult, Preparing, Running, RunResult */
+	/* BidResult, RunResult: over within a minute, its phases are not
+	 * reported */
+	assert_int_equal(f.out[at].seq, 2);
 	pthread_mutex_unlock(&f.lock);
 
 	/* The heartbeat reply acknowledges: the node's outbox empties. */
@@ -1354,7 +1403,7 @@ static void test_node_over_nats(void **state)
 		pthread_mutex_lock(&c->lock);
 		uint64_t acked = c->acked_seq;
 		pthread_mutex_unlock(&c->lock);
-		if (acked >= 3)
+		if (acked >= 2)
 			break;
 		usleep(10000);
 	}
@@ -1365,7 +1414,7 @@ static void test_node_over_nats(void **state)
 	/* The orchestrator stops acknowledging, then forgets the node:
 	 * handshake again and resend after what it says it has. */
 	pthread_mutex_lock(&f.lock);
-	f.ack_cap = 3;
+	f.ack_cap = 2;
 	pthread_mutex_unlock(&f.lock);
 	struct cod_execution *e2 = make_exec(
 	    "e-n2", NOOP_PARAMS("ops", "{\"Sleep\":\"30s\"}", ",\"Timeouts\":{\"ExecutionTimeout\":1}"),
@@ -1376,14 +1425,14 @@ static void test_node_over_nats(void **state)
 	assert_string_equal(json_string_value(json_object_get(f.out[at].payload, "Message")),
 			    "execution timed out after 1s");
 	size_t mark = f.nout;
-	f.handshake_lcs = 3;
+	f.handshake_lcs = 2;
 	f.refuse_next_heartbeat = true;
 	pthread_mutex_unlock(&f.lock);
 	assert_true(wait_counter(&f, &f.handshakes, 2, 5000));
-	/* Messages 4.. come again: the BidResult of e-n2 first. */
+	/* Messages 3.. come again: the BidResult of e-n2 first. */
 	assert_true(fake_wait(&f, "BidResult", "e-n2", mark, 5000, &at));
 	pthread_mutex_lock(&f.lock);
-	assert_int_equal(f.out[at].seq, 4);
+	assert_int_equal(f.out[at].seq, 3);
 	pthread_mutex_unlock(&f.lock);
 
 	/* Stop: a ShutdownNotice reaches the orchestrator. */
