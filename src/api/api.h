@@ -47,8 +47,8 @@ struct cod_api_ctx {
 	 * planning failed (what it wrote is undone; on_evaluation follows).
 	 * NULL where no scheduler runs in this process. */
 	int (*plan_submission)(void *arg, struct cod_store_tx *tx, const struct cod_submit_result *res, void **plan);
-	/* After the submission call returned, for a plan it made: ok when the
-	 * submission is durable (publish what the plan sent), else drop it. */
+	/* For a plan it made: ok once the submission committed (publish what
+	 * the plan sent, before the commit is durable), else drop it. */
 	void (*submission_done)(void *arg, void *plan, bool ok);
 	/* Called after a node's membership changed or it was deleted. */
 	void (*on_node_change)(void *arg, const char *node_id);

@@ -34,12 +34,17 @@ static int plan_in_tx(void *arg, struct cod_store_tx *tx, const struct cod_submi
 }
 
 /* The submission committed: schedule it while its sync runs, unless its
- * transaction planned it already. */
+ * transaction planned it already; then its plan's messages go out now,
+ * and the client is answered once the sync is done. */
 static void submitted(void *arg, const struct cod_submit_result *res)
 {
 	struct submission *sub = arg;
-	if (!sub->plan)
+	if (!sub->plan) {
 		notify_eval(sub->req, res->eval_id);
+		return;
+	}
+	sub->req->ctx->submission_done(sub->req->ctx->hook_arg, sub->plan, true);
+	sub->plan = NULL;
 }
 
 static const char *ns_of(const struct cod_api_request *req)
@@ -103,8 +108,8 @@ static int submit(struct cod_api_request *req, json_t **out, struct cod_error **
 	struct submission sub = {.req = req};
 	int rc = cod_store_submit_job_tx(req->ctx->store, job, json_is_true(force_v), plan_in_tx, submitted, &sub, &res,
 					 err);
-	if (sub.plan)
-		req->ctx->submission_done(req->ctx->hook_arg, sub.plan, rc == 0);
+	if (sub.plan) /* not committed */
+		req->ctx->submission_done(req->ctx->hook_arg, sub.plan, false);
 	cod_job_free(job);
 	if (rc < 0) {
 		cod_strlist_release(&warnings);

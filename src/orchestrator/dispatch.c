@@ -44,7 +44,7 @@ static size_t pump(struct cod_orchestrator *o, const char *node_id)
 {
 	pthread_mutex_lock(&o->nodes_lock);
 	struct orch_node *ne = orch_node_find(o, node_id);
-	bool ok = ne && ne->state->connection == COD_NODE_CONNECTED;
+	bool ok = ne && ne->state->connection == COD_NODE_CONNECTED && !ne->need_handshake;
 	uint64_t from = ok ? ne->sent_seq : 0;
 	pthread_mutex_unlock(&o->nodes_lock);
 	if (!ok)
@@ -116,7 +116,8 @@ void orch_send_committed(struct cod_orchestrator *o, const struct cod_outbox_msg
 		const struct cod_outbox_msg *m = &msgs[i];
 		pthread_mutex_lock(&o->nodes_lock);
 		struct orch_node *ne = orch_node_find(o, m->node_id);
-		bool next = ne && ne->state->connection == COD_NODE_CONNECTED && ne->sent_seq + 1 == m->seq;
+		bool next = ne && ne->state->connection == COD_NODE_CONNECTED && !ne->need_handshake &&
+			    ne->sent_seq + 1 == m->seq;
 		pthread_mutex_unlock(&o->nodes_lock);
 		if (!next) {
 			/* behind (the dispatcher has older ones to send first)

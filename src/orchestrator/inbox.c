@@ -100,6 +100,7 @@ struct batch {
 	struct cod_evaluation **later; /* evaluations to enqueue after commit */
 	size_t nlater;
 	struct cod_strlist eval_jobs;  /* one exec-update evaluation per job per batch */
+	struct orch_sent *sent;	       /* messages to publish after commit */
 };
 
 static struct cod_execution *batch_get(struct cod_orchestrator *o, struct batch *b, const char *id)
@@ -164,6 +165,32 @@ static void batch_release(struct batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* A message about an execution this orchestrator does not have: one whose
+ * commit a crash lost after its AskForBid was published. A node that
+ * still holds it live (it bid, or reports a phase) is told to cancel it,
+ * so that no work runs for a job nobody knows. */
+static int unknown_execution(struct batch *b, const char *node_id, const struct cod_envelope *env, const char *exec_id,
+			     struct cod_error **err)
+{
+	bool live = false;
+	if (!strcmp(env->type, COD_MSG_BID_RESULT)) {
+		live = json_is_true(cod_json_iget(env->payload, "Accepted"));
+	} else if (!strcmp(env->type, COD_MSG_EXECUTION_PROGRESS)) {
+		json_t *st = cod_json_iget(env->payload, "ComputeState");
+		live = json_is_integer(st) && !cod_exec_state_terminal((enum cod_exec_state)json_integer_value(st));
+	}
+	if (!live) {
+		cod_warn("inbox", "node=%s %s for unknown execution %s dropped", node_id, env->type, exec_id);
+		return 0;
+	}
+	cod_warn("inbox", "node=%s %s for unknown execution %s: cancelling it there", node_id, env->type, exec_id);
+	json_t *p = json_pack("{s:s, s:s}", "ExecutionID", exec_id, "Reason",
+			      "the orchestrator does not know this execution (lost in a crash)");
+	char *text = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	return orch_outbox_add(b->tx, node_id, COD_MSG_CANCEL_EXECUTION, text, b->sent, err);
+}
+
 /* Apply one message to its execution inside the batch's transaction.
  * Returns 0 (applied or nothing to do) or -1 on a store error. */
 static int apply(struct cod_orchestrator *o, struct batch *b, const char *node_id, const struct cod_envelope *env,
@@ -175,10 +202,8 @@ static int apply(struct cod_orchestrator *o, struct batch *b, const char *node_i
 		return 0;
 	}
 	struct cod_execution *e = batch_get(o, b, exec_id);
-	if (!e) {
-		cod_warn("inbox", "node=%s %s for unknown execution %s dropped", node_id, env->type, exec_id);
-		return 0;
-	}
+	if (!e)
+		return unknown_execution(b, node_id, env, exec_id, err);
 	if (!e->node_id || strcmp(e->node_id, node_id)) {
 		cod_warn("inbox", "node=%s %s for execution %s of another node dropped", node_id, env->type, exec_id);
 		cod_execution_free(e);
@@ -360,6 +385,7 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 	struct orch_sent sent = {0};
 	size_t nw = 0, planned = 0;
 	memset(ws, 0, sizeof(ws));
+	b.sent = &sent;
 	if (cod_store_begin(o->store, &b.tx, &err) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
@@ -400,12 +426,11 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 			}
 		}
 	}
-	/* Without plans nothing here is acknowledged: the evaluations lead to
-	 * plans whose commits sync the WAL (this commit with it) before they
-	 * publish, and heartbeat replies sync before they acknowledge. So
-	 * the scheduler starts without waiting for this sync. Plans publish,
-	 * so a commit with plans waits for its sync. */
-	if ((planned ? cod_store_commit(b.tx, &err) : cod_store_commit_nowait(b.tx, &err)) < 0)
+	/* Nothing here is acknowledged before a sync: heartbeat and
+	 * handshake replies sync before they acknowledge the node's
+	 * messages. The plans' messages go out once committed, before the
+	 * commit is durable (see process() in workers.c). */
+	if (cod_store_commit_nowait(b.tx, &err) < 0)
 		goto fail;
 	pthread_mutex_lock(&o->nodes_lock);
 	for (size_t i = 0; i < n; i++) {

@@ -14,6 +14,10 @@
 #include "common/util.h"
 #include "common/banned.h"
 
+/* How far numbering jumps at each start: more than the messages whose
+ * commits a crash could lose after they were published. */
+#define OUTBOX_RESTART_GAP ((uint64_t)1 << 32)
+
 /* A node that has not acknowledged what was sent for this long gets the
  * unacknowledged messages again (they may have been lost in a reconnect). */
 static int64_t resend_after_ms(const struct cod_orchestrator *o)
@@ -65,7 +69,21 @@ int orch_nodes_load(struct cod_orchestrator *o, struct cod_error **err)
 		/* without a record, the first message from the node is the start */
 		ne->compute_seq_known = found;
 		ne->last_compute_seq = seq;
-		ne->acked_seq = ne->sent_seq = all[i]->last_orchestrator_seq;
+		/* Messages are published once committed, before their commit
+		 * is durable: a crash may have lost commits whose messages the
+		 * node has. Numbering starts again past a gap; what is still
+		 * unacknowledged follows it, and the node's handshake learns
+		 * where (the handshake reply's LastOrchestratorSeqNum). */
+		uint64_t base = 0;
+		if (cod_store_outbox_rebase(o->store, all[i]->info.node_id, all[i]->last_orchestrator_seq,
+					    OUTBOX_RESTART_GAP, &base, err) < 0) {
+			for (size_t j = i + 1; j < n; j++)
+				cod_node_free(all[j]);
+			free(all);
+			return -1;
+		}
+		ne->acked_seq = ne->sent_seq = base;
+		ne->need_handshake = true;
 		ne->last_seen_ms = now;
 	}
 	free(all);
@@ -220,7 +238,10 @@ static void handshake(struct cod_orchestrator *o, const char *node_id, const cha
 	free(ne->state->last_error);
 	ne->state->last_error = NULL;
 	/* resume the outbox from what the node processed; a node that lost
-	 * its state adopts our acknowledged position */
+	 * its state, or talks to us for the first time since our start
+	 * (the numbering moved on, see orch_nodes_load), adopts our
+	 * acknowledged position */
+	ne->need_handshake = false;
 	if (node_last > ne->acked_seq)
 		ne->acked_seq = node_last;
 	ne->sent_seq = ne->acked_seq;
@@ -262,12 +283,16 @@ static void heartbeat(struct cod_orchestrator *o, const char *node_id, const cha
 	uint64_t node_last = json_u64(payload, "LastOrchestratorSeqNum");
 	pthread_mutex_lock(&o->nodes_lock);
 	struct orch_node *ne = orch_node_find(o, node_id);
-	if (!ne || ne->state->connection != COD_NODE_CONNECTED || ne->state->membership == COD_NODE_REJECTED) {
+	if (!ne || ne->state->connection != COD_NODE_CONNECTED || ne->state->membership == COD_NODE_REJECTED ||
+	    ne->need_handshake) {
 		bool rejected = ne && ne->state->membership == COD_NODE_REJECTED;
+		bool restarted = ne && ne->need_handshake;
 		pthread_mutex_unlock(&o->nodes_lock);
 		reply(o, reply_to, COD_MSG_HEARTBEAT,
 		      json_pack("{s:b, s:s}", "Accepted", 0, "Reason",
-				rejected ? "node is rejected" : "unknown or disconnected node; handshake again"));
+				rejected ? "node is rejected"
+				: restarted ? "the orchestrator restarted; handshake again"
+					    : "unknown or disconnected node; handshake again"));
 		return;
 	}
 	struct cod_compute_info *ci = &ne->state->info.compute;

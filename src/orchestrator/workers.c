@@ -37,6 +37,20 @@ void orch_sent_release(struct orch_sent *s)
 	memset(s, 0, sizeof(*s));
 }
 
+int orch_outbox_add(struct cod_store_tx *tx, const char *node_id, const char *type, char *text, struct orch_sent *sent,
+		    struct cod_error **err)
+{
+	uint64_t seq = 0;
+	if (cod_store_tx_outbox_append(tx, node_id, type, text, &seq, err) < 0) {
+		free(text);
+		return -1;
+	}
+	sent->msgs = xrealloc(sent->msgs, cod_mul_size(sent->n + 1, sizeof(*sent->msgs)));
+	sent->msgs[sent->n++] =
+	    (struct cod_outbox_msg){.node_id = xstrdup(node_id), .seq = seq, .type = xstrdup(type), .payload = text};
+	return 0;
+}
+
 static int send_msg(struct cod_store_tx *tx, const char *type, const struct cod_execution *e, const char *reason,
 		    struct orch_sent *sent, struct cod_error **err)
 {
@@ -51,16 +65,7 @@ static int send_msg(struct cod_store_tx *tx, const char *type, const struct cod_
 		text = json_dumps(payload, JSON_COMPACT);
 		json_decref(payload);
 	}
-	uint64_t seq = 0;
-	int rc = cod_store_tx_outbox_append(tx, e->node_id, type, text, &seq, err);
-	if (rc < 0) {
-		free(text);
-		return rc;
-	}
-	sent->msgs = xrealloc(sent->msgs, cod_mul_size(sent->n + 1, sizeof(*sent->msgs)));
-	sent->msgs[sent->n++] = (struct cod_outbox_msg){
-	    .node_id = xstrdup(e->node_id), .seq = seq, .type = xstrdup(type), .payload = text};
-	return 0;
+	return orch_outbox_add(tx, e->node_id, type, text, sent, err);
 }
 
 static int exec_event(struct cod_store_tx *tx, const struct cod_execution *e, int prev, const char *message,
@@ -314,7 +319,11 @@ void orch_plans_committed(struct cod_orchestrator *o, struct orch_work *ws, size
 
 /* Plan every evaluation of the batch, apply the plans in one transaction
  * (each in its own savepoint, so that one failing plan does not take the
- * others with it), commit once, then publish and enqueue what they made. */
+ * others with it), commit once, then publish and enqueue what they made.
+ * Nothing here is acknowledged to anyone, so nothing waits for the WAL
+ * sync: messages go out once committed (a crash that loses the commit
+ * is handled by the numbering, orch_nodes_load, and by the inbox
+ * cancelling executions it does not know). */
 static void process(struct cod_orchestrator *o, struct orch_work *ws, size_t n)
 {
 	/* The reads on the writer's warm cache; the plans are applied by
@@ -332,7 +341,7 @@ static void process(struct cod_orchestrator *o, struct orch_work *ws, size_t n)
 	if (rc == 0)
 		rc = orch_apply_plans(tx, ws, n, &sent, &err);
 	if (rc == 0)
-		rc = cod_store_commit(tx, &err);
+		rc = cod_store_commit_nowait(tx, &err);
 	else if (tx)
 		cod_store_rollback(tx);
 	if (rc < 0) {
@@ -457,7 +466,7 @@ void orch_submission_done(void *arg, void *plan, bool ok)
 	if (ok)
 		orch_plans_committed(o, &p->w, 1, &p->sent);
 	else
-		p->w.rc = 0; /* never committed (or not durable): dropped */
+		p->w.rc = 0; /* never committed: dropped */
 	submission_plan_free(o, p);
 }
 

@@ -222,6 +222,63 @@ int cod_store_outbox_ack(struct cod_store *store, const char *node_id, uint64_t 
 	return store_tx_end(&tx, rc, err);
 }
 
+/* One statement of the rebase: node_id ?1, then the integers given. */
+static int rebase_step(struct store_conn *c, const char *sql, const char *node_id, const int64_t *v, int nv,
+		       int64_t *row, struct cod_error **err)
+{
+	cleanup_finalize sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return store_dberr(c, err, "rebase the outbox");
+	store_bind_text(s, 1, node_id);
+	for (int i = 0; i < nv; i++)
+		store_bind_i64(s, i + 2, v[i]);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW && row) {
+		*row = sqlite3_column_int64(s, 0);
+		step = sqlite3_step(s);
+	}
+	return step == SQLITE_DONE ? 0 : store_dberr(c, err, "rebase the outbox");
+}
+
+int cod_store_outbox_rebase(struct cod_store *store, const char *node_id, uint64_t acked, uint64_t gap,
+			    uint64_t *base, struct cod_error **err)
+{
+	*base = acked;
+	struct cod_store_tx tx;
+	if (store_tx_begin(store, true, &tx, err) < 0)
+		return -1;
+	int64_t a = acked > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)acked, last = -1, first = -1;
+	int rc = rebase_step(tx.conn, "DELETE FROM outbox WHERE node_id = ?1 AND seq <= ?2", node_id, &a, 1, NULL, err);
+	if (rc == 0)
+		rc = rebase_step(tx.conn, "SELECT last_seq FROM outbox_seq WHERE node_id = ?1", node_id, NULL, 0, &last,
+				 err);
+	if (rc == 0 && last >= 0)
+		rc = rebase_step(tx.conn, "SELECT coalesce(min(seq), -1) FROM outbox WHERE node_id = ?1", node_id, NULL,
+				 0, &first, err);
+	if (rc == 0 && last >= 0) {
+		/* Acknowledgements delete a prefix: the rows left are first ..
+		 * last, without holes; they become b+1 .. */
+		int64_t b = (last > a ? last : a) + (int64_t)gap;
+		int64_t v[] = {first, b};
+		int64_t top = b;
+		if (first >= 0) {
+			rc = rebase_step(tx.conn, "UPDATE outbox SET seq = seq - ?2 + 1 + ?3 WHERE node_id = ?1", node_id,
+					 v, 2, NULL, err);
+			top = b + (last - first + 1);
+		}
+		if (rc == 0)
+			rc = rebase_step(tx.conn, "UPDATE outbox_seq SET last_seq = ?2 WHERE node_id = ?1", node_id, &top,
+					 1, NULL, err);
+		if (rc == 0)
+			*base = (uint64_t)b;
+	}
+	if (store_tx_end(&tx, rc, err) < 0) {
+		*base = acked;
+		return -1;
+	}
+	return 0;
+}
+
 void cod_outbox_msg_release(struct cod_outbox_msg *m)
 {
 	if (!m)
