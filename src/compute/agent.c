@@ -1037,7 +1037,10 @@ static void *agent_main(void *arg)
 	struct cod_compute *c = arg;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		while (!c->stopping && c->in_head) {
+		/* Inbound messages wait for the handshake: its reply may move
+		 * the orchestrator's numbering on (after its restart), and the
+		 * messages that follow it can arrive first. */
+		while (!c->stopping && c->in_head && c->session_ok) {
 			struct compute_inbound *in = c->in_head;
 			c->in_head = in->next;
 			if (!c->in_head)
@@ -1059,7 +1062,7 @@ static void *agent_main(void *arg)
 		}
 		struct timespec ts;
 		cod_mono_deadline(&ts, wait_ms);
-		if (!c->in_head || c->stopping)
+		if (!c->in_head || !c->session_ok || c->stopping)
 			pthread_cond_timedwait(&c->agent_cond, &c->lock, &ts);
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -228,6 +228,7 @@ static int handshake(struct cod_compute *c, bool *rejected, int attempt)
 	c->session_ok = true;
 	c->ack_stalls = 0;
 	pthread_cond_broadcast(&c->disp_cond);
+	pthread_cond_broadcast(&c->agent_cond); /* inbound messages waited for this */
 	cod_info(
 	    "compute",
 	    "node=%s handshake accepted; orchestrator has our messages up to %llu, we have its up to %llu",

@@ -101,6 +101,7 @@ struct batch {
 	size_t nlater;
 	struct cod_strlist eval_jobs;  /* one exec-update evaluation per job per batch */
 	struct orch_sent *sent;	       /* messages to publish after commit */
+	struct cod_strlist cancelled;  /* unknown executions cancelled by this batch */
 };
 
 static struct cod_execution *batch_get(struct cod_orchestrator *o, struct batch *b, const char *id)
@@ -162,6 +163,7 @@ static void batch_release(struct batch *b)
 		cod_evaluation_free(b->later[i]);
 	free(b->later);
 	cod_strlist_release(&b->eval_jobs);
+	cod_strlist_release(&b->cancelled);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -179,10 +181,14 @@ static int unknown_execution(struct batch *b, const char *node_id, const struct 
 		json_t *st = cod_json_iget(env->payload, "ComputeState");
 		live = json_is_integer(st) && !cod_exec_state_terminal((enum cod_exec_state)json_integer_value(st));
 	}
+	for (size_t i = 0; live && i < b->cancelled.n; i++)
+		if (!strcmp(b->cancelled.items[i], exec_id))
+			return 0; /* its BidResult and a phase came together */
 	if (!live) {
 		cod_warn("inbox", "node=%s %s for unknown execution %s dropped", node_id, env->type, exec_id);
 		return 0;
 	}
+	cod_strlist_add(&b->cancelled, exec_id);
 	cod_warn("inbox", "node=%s %s for unknown execution %s: cancelling it there", node_id, env->type, exec_id);
 	json_t *p = json_pack("{s:s, s:s}", "ExecutionID", exec_id, "Reason",
 			      "the orchestrator does not know this execution (lost in a crash)");
