@@ -201,6 +201,20 @@ static void handshake(struct cod_orchestrator *o, const char *node_id, const cha
 		return;
 	}
 	uint64_t node_last = json_u64(payload, "LastOrchestratorSeqNum");
+	/* A node that has seen numbers this store never handed out (the
+	 * orchestrator's store was reset, the node's was not) would drop
+	 * our next messages as repeats: number them past what it saw. */
+	bool moved = false;
+	if (node_last && cod_store_outbox_catch_up(o->store, node_id, node_last, &moved, &err) < 0) {
+		cod_warn("nodes", "node=%s handshake: %s", node_id, err->message);
+		reply(o, reply_to, COD_MSG_HANDSHAKE, json_pack("{s:b, s:s}", "Accepted", 0, "Reason", err->message));
+		cod_error_free(err);
+		cod_node_free(info);
+		return;
+	}
+	if (moved)
+		cod_info("nodes", "node=%s has seen messages up to %llu, beyond this store's numbering: it continues from there",
+			 node_id, (unsigned long long)node_last);
 	int64_t now = cod_now_ns();
 	bool joined = false;
 	pthread_mutex_lock(&o->nodes_lock);

@@ -257,6 +257,11 @@ int cod_store_outbox_ack(struct cod_store *store, const char *node_id, uint64_t 
  * nothing was ever numbered for the node. */
 int cod_store_outbox_rebase(struct cod_store *store, const char *node_id, uint64_t acked, uint64_t gap,
 			    uint64_t *base, struct cod_error **err);
+/* A node has seen numbers up to seen: when this store never numbered that
+ * far (it was reset, the node was not), the pending messages are
+ * renumbered to follow seen, and so is what comes next (*moved). */
+int cod_store_outbox_catch_up(struct cod_store *store, const char *node_id, uint64_t seen, bool *moved,
+			      struct cod_error **err);
 
 /* ------------------------------------------------------ transactions */
 

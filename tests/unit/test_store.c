@@ -1387,6 +1387,23 @@ static void test_outbox_rebase(void **state)
 	free_msgs(m, n);
 	assert_int_equal(cod_store_outbox_append(store, "n1", "AskForBid", "{}", &seq, &err), 0);
 	assert_int_equal(seq, 314);
+	/* a node that saw further than this store numbered (the store was
+	 * reset): what is pending, and what comes next, follow what it saw */
+	bool moved = true;
+	assert_int_equal(cod_store_outbox_catch_up(store, "n1", 314, &moved, &err), 0);
+	assert_false(moved);
+	assert_int_equal(cod_store_outbox_catch_up(store, "n1", 1000, &moved, &err), 0);
+	assert_true(moved);
+	assert_int_equal(cod_store_outbox_pending(store, "n1", 0, 0, &m, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(m[0].seq, 1001);
+	free_msgs(m, n);
+	assert_int_equal(cod_store_outbox_append(store, "n1", "AskForBid", "{}", &seq, &err), 0);
+	assert_int_equal(seq, 1002);
+	assert_int_equal(cod_store_outbox_catch_up(store, "fresh", 50, &moved, &err), 0);
+	assert_true(moved);
+	assert_int_equal(cod_store_outbox_append(store, "fresh", "AskForBid", "{}", &seq, &err), 0);
+	assert_int_equal(seq, 51);
 	/* a node never sent anything keeps its position; others are untouched */
 	assert_int_equal(cod_store_outbox_rebase(store, "nobody", 7, 100, &base, &err), 0);
 	assert_int_equal(base, 7);
