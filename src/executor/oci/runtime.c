@@ -36,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -122,8 +124,46 @@ struct spawn_args {
 	char **argv;
 	char *const *envp;
 	int devnull, out_fd, err_fd;
+	int exe_fd; /* the runtime's sealed copy, or -1: argv[0] */
 	bool hide;
 };
+
+/*
+ * crun and runc copy their own binary into a sealed memfd and execute
+ * that copy before they touch a container (CVE-2019-5736), unless they
+ * already run from one: a second exec, with its dynamic linking, at every
+ * container. The node makes that copy once (what runc's memfd-bind does)
+ * and starts the runtime from it. A runtime upgraded on disk is picked up
+ * when the node restarts. -1 when the copy cannot be made.
+ */
+static int runtime_exe_fd = -1;
+static char *runtime_exe_path; /* what it is a copy of */
+
+static void seal_runtime(void)
+{
+	const char *path = cod_oci_settings()->runtime_path;
+	int in = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (in < 0)
+		return;
+	int fd = memfd_create(cod_oci_settings()->runtime_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	struct stat st;
+	bool ok = fd >= 0 && fstat(in, &st) == 0;
+	for (off_t off = 0; ok && off < st.st_size;) {
+		ssize_t n = sendfile(fd, in, &off, (size_t)(st.st_size - off));
+		ok = n > 0;
+	}
+	close(in);
+	if (ok)
+		ok = fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == 0;
+	if (!ok) {
+		cod_debug("oci", "no sealed copy of %s (%s): each run copies itself", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	runtime_exe_fd = fd;
+	runtime_exe_path = xstrdup(path);
+}
 
 /* The child: it runs in the parent's memory, on its own stack, until
  * execve (CLONE_VFORK suspends the parent meanwhile), so only system
@@ -135,7 +175,9 @@ __attribute__((no_sanitize("address"))) static int spawn_child(void *arg)
 		dup2(a->devnull, 0);
 	dup2(a->out_fd >= 0 ? a->out_fd : a->devnull, 1);
 	dup2(a->err_fd >= 0 ? a->err_fd : a->devnull, 2);
-	syscall(SYS_close_range, 3U, ~0U, 0U);
+	if (a->exe_fd > 3) /* kept until execveat, which closes it (CLOEXEC) */
+		syscall(SYS_close_range, 3U, (unsigned)a->exe_fd - 1, 0U);
+	syscall(SYS_close_range, a->exe_fd >= 3 ? (unsigned)a->exe_fd + 1 : 3U, ~0U, 0U);
 	setpgid(0, 0);
 	if (a->hide) {
 		/* a private mount namespace without the cgroup2 mount of a
@@ -146,6 +188,8 @@ __attribute__((no_sanitize("address"))) static int spawn_child(void *arg)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (a->exe_fd >= 0)
+		syscall(SYS_execveat, a->exe_fd, "", a->argv, a->envp, AT_EMPTY_PATH);
 	execve(a->argv[0], a->argv, a->envp);
 	_exit(127);
 }
@@ -166,7 +210,11 @@ static pid_t spawn_runtime(char **argv, int out_fd, int err_fd)
 	const struct cod_oci_settings *s = cod_oci_settings();
 	char *const envp[] = {(char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			      NULL};
+	static pthread_once_t sealed = PTHREAD_ONCE_INIT;
+	pthread_once(&sealed, seal_runtime);
+	bool copy = runtime_exe_path && s->runtime_path && !strcmp(runtime_exe_path, s->runtime_path);
 	struct spawn_args a = {.argv = argv,
+			       .exe_fd = copy ? runtime_exe_fd : -1,
 			       .envp = envp,
 			       .devnull = open("/dev/null", O_RDWR | O_CLOEXEC),
 			       .out_fd = out_fd,
