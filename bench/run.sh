@@ -8,7 +8,7 @@
 #   RUNS=5 JOBS=10000 ...        sizes (defaults keep a run under ~10 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-COD=$PWD/build/cod
+COD=${COD:-$PWD/build/cod}
 CLIENT=$PWD/build/bench/bench_client
 RUNS=${RUNS:-3}
 LAT_N=${LAT_N:-200}
