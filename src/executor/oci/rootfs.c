@@ -60,9 +60,15 @@ int cod_oci_rootfs_create(const char *image_rootfs, const char *exec_dir, struct
 	if (cod_mkdir_p(r->merged, 0755, err) < 0 || cod_mkdir_p(upper, 0755, err) < 0 ||
 	    cod_mkdir_p(work, 0700, err) < 0)
 		return -1;
+	/* volatile (Linux 5.10): no sync of the upper file system, which
+	 * the unmount at the end would otherwise flush to the disk; the
+	 * upper dir is thrown away with the execution, crash or not. Older
+	 * kernels refuse the option: mounted without it then. */
 	cleanup_free char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", image_rootfs, upper, work);
-	if (strlen(opts) < 4000 && !strpbrk(image_rootfs, ",:") &&
-	    mount("overlay", r->merged, "overlay", MS_NODEV, opts) == 0) {
+	cleanup_free char *vol = xasprintf("%s,volatile", opts);
+	if (strlen(vol) < 4000 && !strpbrk(image_rootfs, ",:") &&
+	    (mount("overlay", r->merged, "overlay", MS_NODEV, vol) == 0 ||
+	     (errno == EINVAL && mount("overlay", r->merged, "overlay", MS_NODEV, opts) == 0))) {
 		r->mounted = true;
 		r->upper = steal_pointer(&upper);
 		return 0;
