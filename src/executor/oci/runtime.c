@@ -161,6 +161,13 @@ static void seal_runtime(void)
 			close(fd);
 		return;
 	}
+	if (fd < 3) { /* above the descriptors the child sets up */
+		int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		close(fd);
+		if (hi < 0)
+			return;
+		fd = hi;
+	}
 	runtime_exe_fd = fd;
 	runtime_exe_path = xstrdup(path);
 }
