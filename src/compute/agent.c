@@ -589,6 +589,8 @@ static int open_log(const char *dir, const char *name, struct cod_error **err)
  * link shares it without copying; a copy where a link cannot be made. */
 static void copy_file(const char *from, const char *to)
 {
+	if (link(from, to) == 0)
+		return;
 	struct cod_error *err = NULL;
 	unlink(to); /* a run again in the same directory replaces it */
 	if (cod_copy_tree(from, to, true, &err) < 0) {
