@@ -524,8 +524,8 @@ static bool report_phase_locked(struct cod_compute *c, struct compute_running *r
 			ok = true;
 		} else {
 			r->reported = true;
-			ok = set_state(c, e, state, message, COD_MSG_EXECUTION_PROGRESS, progress(e, state, message), 0) ==
-			     0;
+			ok = set_state(c, e, state, message, COD_MSG_EXECUTION_PROGRESS,
+				       progress(e, state, message), 0) == 0;
 		}
 	}
 	cod_execution_free(e);

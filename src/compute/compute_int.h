@@ -250,10 +250,10 @@ struct compute_running {
 	 * Running, Publishing) is stored and reported to the orchestrator only
 	 * once the execution has lasted Compute.PhaseReportDelay (or a driver
 	 * reports progress); one that ends sooner reports its result alone. */
-	int phase;		/* enum cod_exec_state; the phase not yet reported */
+	int phase;		   /* enum cod_exec_state; the phase not yet reported */
 	const char *phase_message; /* a string literal */
-	int64_t report_at;	/* cod_mono_ms() */
-	bool reported;		/* phases are stored and reported as they come */
+	int64_t report_at;	   /* cod_mono_ms() */
+	bool reported;		   /* phases are stored and reported as they come */
 	struct compute_running *next;
 	struct compute_running *next_ready; /* runner queue */
 };

@@ -218,8 +218,9 @@ static int handshake(struct cod_compute *c, bool *rejected, int attempt)
 			pthread_mutex_unlock(&c->lock);
 			return -1;
 		}
-		cod_info("compute", "the orchestrator's messages continue after %llu (it restarted, or forgot this "
-				    "node's; we had %llu)",
+		cod_info("compute",
+			 "the orchestrator's messages continue after %llu (it restarted, or forgot this "
+			 "node's; we had %llu)",
 			 (unsigned long long)los, (unsigned long long)c->last_orch_seq);
 		c->last_orch_seq = los;
 	}

@@ -171,15 +171,16 @@ static void batch_release(struct batch *b)
  * commit a crash lost after its AskForBid was published. A node that
  * still holds it live (it bid, or reports a phase) is told to cancel it,
  * so that no work runs for a job nobody knows. */
-static int unknown_execution(struct batch *b, const char *node_id, const struct cod_envelope *env, const char *exec_id,
-			     struct cod_error **err)
+static int unknown_execution(struct batch *b, const char *node_id, const struct cod_envelope *env,
+			     const char *exec_id, struct cod_error **err)
 {
 	bool live = false;
 	if (!strcmp(env->type, COD_MSG_BID_RESULT)) {
 		live = json_is_true(cod_json_iget(env->payload, "Accepted"));
 	} else if (!strcmp(env->type, COD_MSG_EXECUTION_PROGRESS)) {
 		json_t *st = cod_json_iget(env->payload, "ComputeState");
-		live = json_is_integer(st) && !cod_exec_state_terminal((enum cod_exec_state)json_integer_value(st));
+		live = json_is_integer(st) &&
+		       !cod_exec_state_terminal((enum cod_exec_state)json_integer_value(st));
 	}
 	for (size_t i = 0; live && i < b->cancelled.n; i++)
 		if (!strcmp(b->cancelled.items[i], exec_id))
@@ -189,7 +190,8 @@ static int unknown_execution(struct batch *b, const char *node_id, const struct 
 		return 0;
 	}
 	cod_strlist_add(&b->cancelled, exec_id);
-	cod_warn("inbox", "node=%s %s for unknown execution %s: cancelling it there", node_id, env->type, exec_id);
+	cod_warn("inbox", "node=%s %s for unknown execution %s: cancelling it there", node_id, env->type,
+		 exec_id);
 	json_t *p = json_pack("{s:s, s:s}", "ExecutionID", exec_id, "Reason",
 			      "the orchestrator does not know this execution (lost in a crash)");
 	char *text = json_dumps(p, JSON_COMPACT);

@@ -207,13 +207,16 @@ static void handshake(struct cod_orchestrator *o, const char *node_id, const cha
 	bool moved = false;
 	if (node_last && cod_store_outbox_catch_up(o->store, node_id, node_last, &moved, &err) < 0) {
 		cod_warn("nodes", "node=%s handshake: %s", node_id, err->message);
-		reply(o, reply_to, COD_MSG_HANDSHAKE, json_pack("{s:b, s:s}", "Accepted", 0, "Reason", err->message));
+		reply(o, reply_to, COD_MSG_HANDSHAKE,
+		      json_pack("{s:b, s:s}", "Accepted", 0, "Reason", err->message));
 		cod_error_free(err);
 		cod_node_free(info);
 		return;
 	}
 	if (moved)
-		cod_info("nodes", "node=%s has seen messages up to %llu, beyond this store's numbering: it continues from there",
+		cod_info("nodes",
+			 "node=%s has seen messages up to %llu, beyond this store's numbering: it continues "
+			 "from there",
 			 node_id, (unsigned long long)node_last);
 	int64_t now = cod_now_ns();
 	bool joined = false;
@@ -297,14 +300,14 @@ static void heartbeat(struct cod_orchestrator *o, const char *node_id, const cha
 	uint64_t node_last = json_u64(payload, "LastOrchestratorSeqNum");
 	pthread_mutex_lock(&o->nodes_lock);
 	struct orch_node *ne = orch_node_find(o, node_id);
-	if (!ne || ne->state->connection != COD_NODE_CONNECTED || ne->state->membership == COD_NODE_REJECTED ||
-	    ne->need_handshake) {
+	if (!ne || ne->state->connection != COD_NODE_CONNECTED ||
+	    ne->state->membership == COD_NODE_REJECTED || ne->need_handshake) {
 		bool rejected = ne && ne->state->membership == COD_NODE_REJECTED;
 		bool restarted = ne && ne->need_handshake;
 		pthread_mutex_unlock(&o->nodes_lock);
 		reply(o, reply_to, COD_MSG_HEARTBEAT,
 		      json_pack("{s:b, s:s}", "Accepted", 0, "Reason",
-				rejected ? "node is rejected"
+				rejected    ? "node is rejected"
 				: restarted ? "the orchestrator restarted; handshake again"
 					    : "unknown or disconnected node; handshake again"));
 		return;

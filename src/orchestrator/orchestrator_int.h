@@ -40,7 +40,7 @@ struct orch_node {
 	int64_t last_seen_ms;         /* monotonic, last handshake or heartbeat */
 	int64_t last_send_ms;         /* monotonic, last publish to the node */
 	bool dirty;                   /* live fields changed since last persisted */
-	bool need_handshake;          /* loaded at start: nothing is sent before its handshake */
+	bool need_handshake;	      /* loaded at start: nothing is sent before its handshake */
 };
 
 struct inbox_item {
@@ -146,8 +146,8 @@ struct orch_sent {
 void orch_sent_release(struct orch_sent *s);
 /* Append a message (text, consumed) to node_id's outbox inside tx and
  * note it in sent, to be published once tx commits. */
-int orch_outbox_add(struct cod_store_tx *tx, const char *node_id, const char *type, char *text, struct orch_sent *sent,
-		    struct cod_error **err);
+int orch_outbox_add(struct cod_store_tx *tx, const char *node_id, const char *type, char *text,
+		    struct orch_sent *sent, struct cod_error **err);
 
 /* Load what the scheduler needs, through the store's reads of the calling
  * thread (a writer hold, or a transaction's own reads), and run it; false

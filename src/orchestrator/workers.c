@@ -37,8 +37,8 @@ void orch_sent_release(struct orch_sent *s)
 	memset(s, 0, sizeof(*s));
 }
 
-int orch_outbox_add(struct cod_store_tx *tx, const char *node_id, const char *type, char *text, struct orch_sent *sent,
-		    struct cod_error **err)
+int orch_outbox_add(struct cod_store_tx *tx, const char *node_id, const char *type, char *text,
+		    struct orch_sent *sent, struct cod_error **err)
 {
 	uint64_t seq = 0;
 	if (cod_store_tx_outbox_append(tx, node_id, type, text, &seq, err) < 0) {
@@ -46,8 +46,8 @@ int orch_outbox_add(struct cod_store_tx *tx, const char *node_id, const char *ty
 		return -1;
 	}
 	sent->msgs = xrealloc(sent->msgs, cod_mul_size(sent->n + 1, sizeof(*sent->msgs)));
-	sent->msgs[sent->n++] =
-	    (struct cod_outbox_msg){.node_id = xstrdup(node_id), .seq = seq, .type = xstrdup(type), .payload = text};
+	sent->msgs[sent->n++] = (struct cod_outbox_msg){
+	    .node_id = xstrdup(node_id), .seq = seq, .type = xstrdup(type), .payload = text};
 	return 0;
 }
 

@@ -242,21 +242,23 @@ static int rebase_step(struct store_conn *c, const char *sql, const char *node_i
 
 /* Renumber node_id's rows to follow b (transaction open): they are
  * first .. last without holes (acknowledgements delete a prefix). */
-static int renumber(struct store_conn *c, const char *node_id, int64_t last, int64_t b, struct cod_error **err)
+static int renumber(struct store_conn *c, const char *node_id, int64_t last, int64_t b,
+		    struct cod_error **err)
 {
 	int64_t first = -1;
-	int rc = rebase_step(c, "SELECT coalesce(min(seq), -1) FROM outbox WHERE node_id = ?1", node_id, NULL, 0,
-			     &first, err);
+	int rc = rebase_step(c, "SELECT coalesce(min(seq), -1) FROM outbox WHERE node_id = ?1", node_id, NULL,
+			     0, &first, err);
 	int64_t top = b;
 	if (rc == 0 && first >= 0) {
 		int64_t v[] = {first, b};
-		rc = rebase_step(c, "UPDATE outbox SET seq = seq - ?2 + 1 + ?3 WHERE node_id = ?1", node_id, v, 2, NULL,
-				 err);
+		rc = rebase_step(c, "UPDATE outbox SET seq = seq - ?2 + 1 + ?3 WHERE node_id = ?1", node_id,
+				 v, 2, NULL, err);
 		top = b + (last - first + 1);
 	}
 	if (rc == 0)
-		rc = rebase_step(c, "INSERT INTO outbox_seq (node_id, last_seq) VALUES (?1, ?2) "
-				    "ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq",
+		rc = rebase_step(c,
+				 "INSERT INTO outbox_seq (node_id, last_seq) VALUES (?1, ?2) "
+				 "ON CONFLICT (node_id) DO UPDATE SET last_seq = excluded.last_seq",
 				 node_id, &top, 1, NULL, err);
 	return rc;
 }
@@ -269,8 +271,8 @@ int cod_store_outbox_catch_up(struct cod_store *store, const char *node_id, uint
 	if (store_tx_begin(store, true, &tx, err) < 0)
 		return -1;
 	int64_t s = seen > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)seen, last = 0;
-	int rc = rebase_step(tx.conn, "SELECT last_seq FROM outbox_seq WHERE node_id = ?1", node_id, NULL, 0, &last,
-			     err);
+	int rc = rebase_step(tx.conn, "SELECT last_seq FROM outbox_seq WHERE node_id = ?1", node_id, NULL, 0,
+			     &last, err);
 	if (rc == 0 && s > last) {
 		rc = renumber(tx.conn, node_id, last, s, err);
 		*moved = rc == 0;
@@ -290,10 +292,11 @@ int cod_store_outbox_rebase(struct cod_store *store, const char *node_id, uint64
 	if (store_tx_begin(store, true, &tx, err) < 0)
 		return -1;
 	int64_t a = acked > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)acked, last = -1;
-	int rc = rebase_step(tx.conn, "DELETE FROM outbox WHERE node_id = ?1 AND seq <= ?2", node_id, &a, 1, NULL, err);
+	int rc = rebase_step(tx.conn, "DELETE FROM outbox WHERE node_id = ?1 AND seq <= ?2", node_id, &a, 1,
+			     NULL, err);
 	if (rc == 0)
-		rc = rebase_step(tx.conn, "SELECT last_seq FROM outbox_seq WHERE node_id = ?1", node_id, NULL, 0, &last,
-				 err);
+		rc = rebase_step(tx.conn, "SELECT last_seq FROM outbox_seq WHERE node_id = ?1", node_id, NULL,
+				 0, &last, err);
 	if (rc == 0 && last >= 0) {
 		int64_t b = (last > a ? last : a) + (int64_t)gap;
 		rc = renumber(tx.conn, node_id, last, b, err);

@@ -1129,7 +1129,8 @@ static void test_runner(void **state)
 	/* Phases wait: an execution over before the delay reports its
 	 * result alone; one that lasts reports the phase it is in once the
 	 * delay has passed, then its result. */
-	struct cod_execution *quick = make_exec("e-quick", NOOP_PARAMS("batch", "{}", ""), COD_DESIRED_RUNNING);
+	struct cod_execution *quick =
+	    make_exec("e-quick", NOOP_PARAMS("batch", "{}", ""), COD_DESIRED_RUNNING);
 	struct cod_execution *lasting =
 	    make_exec("e-lasting", NOOP_PARAMS("batch", "{\"Sleep\":\"600ms\"}", ""), COD_DESIRED_RUNNING);
 	cfg.compute_phase_report_ms = 60000;

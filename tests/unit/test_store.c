@@ -1863,7 +1863,8 @@ TMPDIR_GROUP(tmp_root)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_open_and_migrations), cmocka_unit_test(test_history_migration),
+	    cmocka_unit_test(test_open_and_migrations),
+	    cmocka_unit_test(test_history_migration),
 	    cmocka_unit_test(test_submit_new),
 	    cmocka_unit_test(test_update_by_name),
 	    cmocka_unit_test(test_unchanged_refused_and_force),
