@@ -46,11 +46,20 @@ static struct orch_node *node_add(struct cod_orchestrator *o, struct cod_node_st
 int orch_nodes_load(struct cod_orchestrator *o, struct cod_error **err)
 {
 	struct cod_node_state **all = NULL;
-	size_t n = 0;
+	size_t n = 0, i = 0;
 	if (cod_store_list_nodes(o->store, &all, &n, err) < 0)
 		return -1;
+	/* Messages are published once committed, before their commit is
+	 * durable: a crash may have lost commits whose messages a node has.
+	 * Each node's numbering starts again past a gap, in one transaction
+	 * durable before anything is sent; what is still unacknowledged
+	 * follows the gap, and the node's handshake learns where (the
+	 * handshake reply's LastOrchestratorSeqNum). */
+	struct cod_store_tx *tx = NULL;
+	if (cod_store_begin(o->store, &tx, err) < 0)
+		goto fail;
 	int64_t now = cod_mono_ms();
-	for (size_t i = 0; i < n; i++) {
+	for (; i < n; i++) {
 		if (!all[i]->info.node_type || strcmp(all[i]->info.node_type, "Compute")) {
 			cod_node_free(all[i]);
 			continue;
@@ -58,36 +67,29 @@ int orch_nodes_load(struct cod_orchestrator *o, struct cod_error **err)
 		/* Connected nodes keep their state for one disconnect timeout:
 		 * they reconnect and handshake again after our restart. */
 		struct orch_node *ne = node_add(o, all[i]);
-		uint64_t seq = 0;
+		uint64_t seq = 0, base = 0;
 		bool found = false;
-		if (cod_store_get_compute_seq(o->store, all[i]->info.node_id, &seq, &found, err) < 0) {
-			for (size_t j = i + 1; j < n; j++)
-				cod_node_free(all[j]);
-			free(all);
-			return -1;
+		if (cod_store_get_compute_seq(o->store, all[i]->info.node_id, &seq, &found, err) < 0 ||
+		    cod_store_tx_outbox_rebase(tx, all[i]->info.node_id, all[i]->last_orchestrator_seq,
+					       OUTBOX_RESTART_GAP, &base, err) < 0) {
+			cod_store_rollback(tx);
+			i++; /* all[i] belongs to the node table now */
+			goto fail;
 		}
 		/* without a record, the first message from the node is the start */
 		ne->compute_seq_known = found;
 		ne->last_compute_seq = seq;
-		/* Messages are published once committed, before their commit
-		 * is durable: a crash may have lost commits whose messages the
-		 * node has. Numbering starts again past a gap; what is still
-		 * unacknowledged follows it, and the node's handshake learns
-		 * where (the handshake reply's LastOrchestratorSeqNum). */
-		uint64_t base = 0;
-		if (cod_store_outbox_rebase(o->store, all[i]->info.node_id, all[i]->last_orchestrator_seq,
-					    OUTBOX_RESTART_GAP, &base, err) < 0) {
-			for (size_t j = i + 1; j < n; j++)
-				cod_node_free(all[j]);
-			free(all);
-			return -1;
-		}
 		ne->acked_seq = ne->sent_seq = base;
 		ne->need_handshake = true;
 		ne->last_seen_ms = now;
 	}
 	free(all);
-	return 0;
+	return cod_store_commit(tx, err);
+fail:
+	for (; i < n; i++)
+		cod_node_free(all[i]);
+	free(all);
+	return -1;
 }
 
 void orch_nodes_free(struct cod_orchestrator *o)

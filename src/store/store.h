@@ -250,13 +250,13 @@ int cod_store_outbox_pending(struct cod_store *store, const char *node_id, uint6
 			     struct cod_outbox_msg **out, size_t *n, struct cod_error **err);
 /* Drop messages with seq <= seq. */
 int cod_store_outbox_ack(struct cod_store *store, const char *node_id, uint64_t seq, struct cod_error **err);
-/* At start: drop node_id's messages up to acked and renumber the rest to
- * follow *base = gap past every number handed out before (durable on
- * return). Messages published before a crash lost their commits may have
- * carried numbers up to the gap; none is used again. *base = acked when
- * nothing was ever numbered for the node. */
-int cod_store_outbox_rebase(struct cod_store *store, const char *node_id, uint64_t acked, uint64_t gap,
-			    uint64_t *base, struct cod_error **err);
+/* At start, inside tx: drop node_id's messages up to acked and renumber
+ * the rest to follow *base = gap past every number handed out before
+ * (durable once tx commits: before anything is sent). Messages published before a crash lost their commits
+ * may have carried numbers up to the gap; none is used again. *base = acked when nothing was ever numbered
+ * for the node. */
+int cod_store_tx_outbox_rebase(struct cod_store_tx *tx, const char *node_id, uint64_t acked, uint64_t gap,
+			       uint64_t *base, struct cod_error **err);
 /* A node has seen numbers up to seen: when this store never numbered that
  * far (it was reset, the node was not), the pending messages are
  * renumbered to follow seen, and so is what comes next (*moved). */

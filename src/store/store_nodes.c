@@ -284,30 +284,23 @@ int cod_store_outbox_catch_up(struct cod_store *store, const char *node_id, uint
 	return 0;
 }
 
-int cod_store_outbox_rebase(struct cod_store *store, const char *node_id, uint64_t acked, uint64_t gap,
-			    uint64_t *base, struct cod_error **err)
+int cod_store_tx_outbox_rebase(struct cod_store_tx *tx, const char *node_id, uint64_t acked, uint64_t gap,
+			       uint64_t *base, struct cod_error **err)
 {
 	*base = acked;
-	struct cod_store_tx tx;
-	if (store_tx_begin(store, true, &tx, err) < 0)
-		return -1;
 	int64_t a = acked > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)acked, last = -1;
-	int rc = rebase_step(tx.conn, "DELETE FROM outbox WHERE node_id = ?1 AND seq <= ?2", node_id, &a, 1,
+	int rc = rebase_step(tx->conn, "DELETE FROM outbox WHERE node_id = ?1 AND seq <= ?2", node_id, &a, 1,
 			     NULL, err);
 	if (rc == 0)
-		rc = rebase_step(tx.conn, "SELECT last_seq FROM outbox_seq WHERE node_id = ?1", node_id, NULL,
-				 0, &last, err);
+		rc = rebase_step(tx->conn, "SELECT last_seq FROM outbox_seq WHERE node_id = ?1", node_id,
+				 NULL, 0, &last, err);
 	if (rc == 0 && last >= 0) {
 		int64_t b = (last > a ? last : a) + (int64_t)gap;
-		rc = renumber(tx.conn, node_id, last, b, err);
+		rc = renumber(tx->conn, node_id, last, b, err);
 		if (rc == 0)
 			*base = (uint64_t)b;
 	}
-	if (store_tx_end(&tx, rc, err) < 0) {
-		*base = acked;
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 void cod_outbox_msg_release(struct cod_outbox_msg *m)
