@@ -509,7 +509,7 @@ static void finish_locked(struct cod_compute *c, struct compute_running *r, int 
 
 /* Store and report the phase r is in (c->lock held): at once once the
  * execution has lasted Compute.PhaseReportDelay, else when that time comes
- * (check_timeouts_locked) or a driver reports progress. false when the
+ * (check_deadlines_locked) or a driver reports progress. false when the
  * execution was stopped meanwhile. */
 static bool report_phase_locked(struct cod_compute *c, struct compute_running *r, enum cod_exec_state state,
 				const char *message)
@@ -932,7 +932,7 @@ static void start_one(struct cod_compute *c, char *id, const struct cod_resource
 		r->deadline_ms = cod_mono_ms() + c->cfg->compute_prepare_timeout_ms;
 	r->run.limits = *need;
 	/* Preparing starts here, on the agent thread, which also reports it
-	 * if it lasts (check_timeouts_locked). A phase is stored and reported
+	 * if it lasts (check_deadlines_locked). A phase is stored and reported
 	 * once the execution has lasted Compute.PhaseReportDelay: one over
 	 * sooner reports its result alone, one store write and one message
 	 * per phase fewer. */
@@ -997,7 +997,7 @@ void cod_compute_reap(struct cod_compute *c, bool wait)
 
 /* ExecutionTimeout: cancel what ran too long; report the phases that
  * waited long enough; returns the next deadline (0 = none). c->lock held. */
-static int64_t check_timeouts_locked(struct cod_compute *c)
+static int64_t check_deadlines_locked(struct cod_compute *c)
 {
 	int64_t now = cod_mono_ms(), next = 0;
 	for (struct compute_running *r = c->running; r; r = r->next) {
@@ -1030,7 +1030,7 @@ void cod_compute_tick(struct cod_compute *c)
 	pthread_mutex_lock(&c->lock);
 	reap_locked(c);
 	start_ready_locked(c);
-	check_timeouts_locked(c);
+	check_deadlines_locked(c);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -1054,7 +1054,7 @@ static void *agent_main(void *arg)
 		}
 		reap_locked(c);
 		start_ready_locked(c); /* before the deadlines: a start sets one */
-		int64_t next = check_timeouts_locked(c);
+		int64_t next = check_deadlines_locked(c);
 		if (c->stopping && !c->running)
 			break;
 		int64_t wait_ms = 1000;
