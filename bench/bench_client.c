@@ -215,24 +215,25 @@ static void *tp_submit(void *p)
 	return NULL;
 }
 
-static void *tp_wait(void *p)
+/* One watcher, as Slurm's side is one squeue loop: each job in turn until
+ * it is done (a job already done costs one request). */
+static void tp_wait(struct tp_arg *args, int clients)
 {
-	struct tp_arg *a = p;
 	struct http h;
 	http_init(&h);
-	int64_t last = 0;
-	for (int i = 0; i < a->count; i++) {
-		if (!a->ids[i])
-			continue;
-		int64_t m = 0;
-		if (strcmp(wait_done(&h, a->base, a->ids[i], &m, 50), "Completed"))
-			a->fails++;
-		if (m > last)
-			last = m;
+	for (int c = 0; c < clients; c++) {
+		struct tp_arg *a = &args[c];
+		for (int i = 0; i < a->count; i++) {
+			if (!a->ids[i])
+				continue;
+			int64_t m = 0;
+			if (strcmp(wait_done(&h, a->base, a->ids[i], &m, 50), "Completed"))
+				a->fails++;
+			if (m > a->last_ns)
+				a->last_ns = m;
+		}
 	}
 	http_release(&h);
-	a->last_ns = last;
-	return NULL;
 }
 
 static int mode_throughput(const char *base, int n, int clients)
@@ -249,12 +250,10 @@ static int mode_throughput(const char *base, int n, int clients)
 	for (int c = 0; c < clients; c++)
 		pthread_join(t[c], NULL);
 	int64_t submitted_ns = cod_now_ns();
-	for (int c = 0; c < clients; c++)
-		pthread_create(&t[c], NULL, tp_wait, &args[c]);
+	tp_wait(args, clients);
 	int fails = 0;
 	int64_t last = 0;
 	for (int c = 0; c < clients; c++) {
-		pthread_join(t[c], NULL);
 		if (args[c].last_ns > last)
 			last = args[c].last_ns;
 		fails += args[c].fails;

@@ -222,6 +222,26 @@ static void test_refs_unpack_gc(void **state)
 	assert_int_equal(cod_oci_store_get_ref("docker.io/library/one:latest", &e, NULL), 0);
 	assert_true(e.used_ns > 0);
 	assert_true(e.size > 3);
+
+	/* used again within a minute: the record stays as it is (no rewrite
+	 * per job); used again later: it gets the new time */
+	int64_t used = e.used_ns;
+	struct cod_oci_image again;
+	assert_int_equal(cod_oci_pull("one", NULL, NULL, NULL, NULL, &again, NULL), 0);
+	cod_oci_image_release(&again);
+	struct cod_oci_store_entry e2;
+	assert_int_equal(cod_oci_store_get_ref("docker.io/library/one:latest", &e2, NULL), 0);
+	assert_true(e2.used_ns == used);
+	assert_true(e2.size == e.size);
+	cod_oci_store_entry_release(&e2);
+	e.used_ns -= 120 * 1000000000LL;
+	assert_int_equal(cod_oci_store_put_ref(&e, NULL), 0);
+	assert_int_equal(cod_oci_pull("one", NULL, NULL, NULL, NULL, &again, NULL), 0);
+	cod_oci_image_release(&again);
+	assert_int_equal(cod_oci_store_get_ref("docker.io/library/one:latest", &e2, NULL), 0);
+	assert_true(e2.used_ns > used);
+	assert_true(e2.size == e.size);
+	cod_oci_store_entry_release(&e2);
 	cod_oci_store_entry_release(&e);
 
 	/* an unreferenced blob goes; referenced ones stay */

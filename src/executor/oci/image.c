@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +390,8 @@ int cod_oci_resolve(const char *image, struct cod_error **err)
 
 /* ----------------------------------------------------------------- pull */
 
+#define USED_PRECISION_NS (60 * 1000000000LL)
+
 struct pull {
 	struct cod_oci_registry *reg;
 	const struct cod_oci_descriptor *desc;
@@ -400,6 +403,7 @@ struct pull {
 	uint64_t done_before, total; /* all layers */
 	size_t index, count;
 	int64_t last_ms;
+	bool grew; /* the store holds more than before: a download or an unpack */
 };
 
 static void on_blob_progress(void *arg, uint64_t done, uint64_t total)
@@ -568,20 +572,30 @@ static int pull_locked(const struct cod_oci_ref *ref, const char *image, bool re
 		cleanup_free char *msg = xasprintf("unpacking image %s", image);
 		p->message(p->message_arg, msg);
 	}
-	if (cod_oci_store_unpack(img, p->abort_fn, p->abort_arg, err) < 0)
+	bool unpacked = false;
+	if (cod_oci_store_unpack(img, p->abort_fn, p->abort_arg, &unpacked, err) < 0)
 		return cod_error_wrap(err, "image \"%s\"", image);
+	p->grew = pulled || unpacked;
 	img->hold_fd = cod_oci_store_hold(img->manifest_digest);
 	img->ref = xstrdup(canonical);
 	struct cod_oci_store_entry e = {0};
 	struct cod_oci_store_entry old;
 	bool had = cod_oci_store_get_ref(canonical, &old, NULL) == 0;
+	int64_t now = cod_now_ns();
+	bool fresh = pulled || unpacked || !had || !old.size;
+	/* The last-used time only orders evictions: an image used again
+	 * within a minute keeps its record as it is (no rewrite per job). */
+	if (!fresh && old.used_ns <= now && now - old.used_ns < USED_PRECISION_NS) {
+		cod_oci_store_entry_release(&old);
+		return 0;
+	}
 	e.ref = canonical;
 	e.manifest_digest = img->manifest_digest;
 	e.index_digest = img->index_digest;
 	e.platform = img->platform;
-	e.size = img->size + (pulled || !had || !old.size ? cod_oci_du(img->rootfs) : old.size - img->size);
-	e.pulled_ns = pulled || !had ? cod_now_ns() : old.pulled_ns;
-	e.used_ns = cod_now_ns();
+	e.size = img->size + (fresh ? cod_oci_du(img->rootfs) : old.size - img->size);
+	e.pulled_ns = pulled || !had ? now : old.pulled_ns;
+	e.used_ns = now;
 	if (had)
 		cod_oci_store_entry_release(&old);
 	return cod_oci_store_put_ref(&e, err);
@@ -611,8 +625,12 @@ static int do_pull(const char *image, bool refresh, cod_oci_abort_fn abort_fn, v
 	int rc = pull_locked(&ref, image, refresh, &p, img, err);
 	close(lk);
 	if (rc == 0) {
+		/* Measuring the store walks every file in it: only when it grew,
+		 * and once after start (the cap may have been lowered). */
+		static atomic_bool measured;
 		uint64_t max = cod_oci_settings()->store_max;
-		if (max && cod_oci_store_size() > max)
+		bool first = !atomic_exchange(&measured, true);
+		if (max && (p.grew || first) && cod_oci_store_size() > max)
 			cod_oci_store_gc(max, img->ref, NULL, NULL);
 	} else {
 		cod_oci_image_release(img);

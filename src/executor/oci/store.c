@@ -370,9 +370,11 @@ int cod_oci_store_hold(const char *manifest_digest)
 	return lock_path(p, LOCK_SH, false, NULL, NULL);
 }
 
-int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, void *abort_arg,
+int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, void *abort_arg, bool *unpacked,
 			 struct cod_error **err)
 {
+	if (unpacked)
+		*unpacked = false;
 	cleanup_free char *dir = xasprintf("%s/rootfs/%s", images(), img->manifest_digest + 7);
 	free(img->rootfs);
 	img->rootfs = NULL;
@@ -405,6 +407,8 @@ int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, v
 			rc = cod_error_set(err, COD_E_IO, "rename \"%s\": %s", tmp, strerror(errno));
 		if (rc < 0)
 			cod_oci_rmtree(tmp);
+		else if (unpacked)
+			*unpacked = true;
 	}
 	unlink(lock);
 	close(fd);
