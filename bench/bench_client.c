@@ -199,6 +199,7 @@ struct tp_arg {
 	char **ids;
 	int fails;
 	int64_t last_ns; /* latest completion (job ModifyTime) seen */
+	double *submit_ms; /* each submission's round trip */
 };
 
 static void *tp_submit(void *p)
@@ -207,7 +208,9 @@ static void *tp_submit(void *p)
 	struct http h;
 	http_init(&h);
 	for (int i = 0; i < a->count; i++) {
+		double t0 = now_ms();
 		a->ids[i] = submit(&h, a->base);
+		a->submit_ms[i] = now_ms() - t0;
 		if (!a->ids[i])
 			a->fails++;
 	}
@@ -245,6 +248,7 @@ static int mode_throughput(const char *base, int n, int clients)
 		args[c].base = base;
 		args[c].count = n / clients + (c < n % clients);
 		args[c].ids = xcalloc((size_t)args[c].count + 1, sizeof(char *));
+		args[c].submit_ms = xcalloc((size_t)args[c].count + 1, sizeof(double));
 		pthread_create(&t[c], NULL, tp_submit, &args[c]);
 	}
 	for (int c = 0; c < clients; c++)
@@ -253,7 +257,12 @@ static int mode_throughput(const char *base, int n, int clients)
 	tp_wait(args, clients);
 	int fails = 0;
 	int64_t last = 0;
+	double *sub = xcalloc((size_t)n + 1, sizeof(double));
+	size_t nsub = 0;
 	for (int c = 0; c < clients; c++) {
+		for (int i = 0; i < args[c].count; i++)
+			sub[nsub++] = args[c].submit_ms[i];
+		free(args[c].submit_ms);
 		if (args[c].last_ns > last)
 			last = args[c].last_ns;
 		fails += args[c].fails;
@@ -262,9 +271,12 @@ static int mode_throughput(const char *base, int n, int clients)
 		free(args[c].ids);
 	}
 	double secs = (double)(last - start_ns) / 1e9;
+	qsort(sub, nsub, sizeof(double), cmp_double);
 	printf("{\"what\": \"throughput\", \"jobs\": %d, \"clients\": %d, \"submit_s\": %.3f, \"seconds\": %.3f, "
-	       "\"jobs_per_s\": %.1f, \"failures\": %d}\n",
-	       n, clients, (double)(submitted_ns - start_ns) / 1e9, secs, secs > 0 ? n / secs : 0, fails);
+	       "\"jobs_per_s\": %.1f, \"failures\": %d, \"submit_p50_ms\": %.3f, \"submit_p99_ms\": %.3f}\n",
+	       n, clients, (double)(submitted_ns - start_ns) / 1e9, secs, secs > 0 ? n / secs : 0, fails,
+	       nsub ? sub[nsub / 2] : 0, nsub ? sub[(size_t)((double)(nsub - 1) * 0.99)] : 0);
+	free(sub);
 	free(args);
 	free(t);
 	return 0;
