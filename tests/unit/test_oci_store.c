@@ -20,6 +20,7 @@
 #include <archive_entry.h>
 #include <cmocka.h>
 
+#include "common/buf.h"
 #include "common/mem.h"
 #include "common/util.h"
 #include "config/config.h"
@@ -191,6 +192,14 @@ static void add_image(const char *ref, const char *platform, const char *content
 		free(md);
 }
 
+/* The progress messages of a pull, one per line. */
+static void on_message(void *arg, const char *message)
+{
+	struct cod_buf *b = arg;
+	cod_buf_add(b, message, strlen(message));
+	cod_buf_add(b, "\n", 1);
+}
+
 static void test_refs_unpack_gc(void **state)
 {
 	(void)state;
@@ -206,10 +215,12 @@ static void test_refs_unpack_gc(void **state)
 	/* pull from the store (no registry): unpacked and held */
 	struct cod_oci_image img;
 	struct cod_error *err = NULL;
-	int rc = cod_oci_pull("one", NULL, NULL, NULL, NULL, &img, &err);
+	struct cod_buf said = COD_BUF_INIT;
+	int rc = cod_oci_pull("one", NULL, NULL, on_message, &said, &img, &err);
 	if (rc < 0)
 		print_message("pull: %s\n", err->message);
 	assert_int_equal(rc, 0);
+	assert_string_equal(cod_buf_str(&said), "unpacking image one\n");
 	assert_string_equal(img.manifest_digest, m1);
 	cleanup_free char *hello = xasprintf("%s/hello.txt", img.rootfs);
 	char *text = NULL;
@@ -227,8 +238,14 @@ static void test_refs_unpack_gc(void **state)
 	 * per job); used again later: it gets the new time */
 	int64_t used = e.used_ns;
 	struct cod_oci_image again;
-	assert_int_equal(cod_oci_pull("one", NULL, NULL, NULL, NULL, &again, NULL), 0);
+	cod_buf_release(&said);
+	said = (struct cod_buf)COD_BUF_INIT;
+	assert_int_equal(cod_oci_pull("one", NULL, NULL, on_message, &said, &again, NULL), 0);
 	cod_oci_image_release(&again);
+	/* unpacked already: nothing to say (a progress message would report
+	 * the execution's phase at once) */
+	assert_int_equal(said.len, 0);
+	cod_buf_release(&said);
 	struct cod_oci_store_entry e2;
 	assert_int_equal(cod_oci_store_get_ref("docker.io/library/one:latest", &e2, NULL), 0);
 	assert_true(e2.used_ns == used);

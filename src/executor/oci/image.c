@@ -568,7 +568,9 @@ static int pull_locked(const struct cod_oci_ref *ref, const char *image, bool re
 			return -1;
 		pulled = true;
 	}
-	if (p->message) {
+	/* only when there is unpacking to do: a progress message reports
+	 * the execution's phase at once */
+	if (p->message && !cod_oci_store_has_rootfs(img->manifest_digest)) {
 		cleanup_free char *msg = xasprintf("unpacking image %s", image);
 		p->message(p->message_arg, msg);
 	}

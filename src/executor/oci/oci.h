@@ -273,6 +273,8 @@ uint64_t cod_oci_store_size(void);
  * open) and its image as used now. Returns the fd (close it to release)
  * or -1. */
 int cod_oci_store_hold(const char *manifest_digest);
+/* Whether the image's layers are unpacked already. */
+bool cod_oci_store_has_rootfs(const char *manifest_digest);
 /* Unpack img's layers into its rootfs dir unless done; sets img->rootfs
  * and *unpacked (whether this call unpacked them; may be NULL). */
 int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, void *abort_arg, bool *unpacked,

@@ -370,6 +370,13 @@ int cod_oci_store_hold(const char *manifest_digest)
 	return lock_path(p, LOCK_SH, false, NULL, NULL);
 }
 
+bool cod_oci_store_has_rootfs(const char *manifest_digest)
+{
+	cleanup_free char *dir = xasprintf("%s/rootfs/%s", images(), manifest_digest + 7);
+	struct stat st;
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, void *abort_arg, bool *unpacked,
 			 struct cod_error **err)
 {
