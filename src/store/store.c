@@ -162,6 +162,33 @@ static const char *const migrations[] = {
      * places lands on another node's page. */
     "DROP INDEX executions_node;"
     "CREATE INDEX executions_node_live ON executions (node_id) WHERE compute_state NOT IN (4, 8, 9, 10, 11);",
+    /* 6: a job's history, executions and versions are found by the job's
+     * creation time first, then its ID. Keyed by the random job ID alone,
+     * every job a commit touched put its rows on another page of each of
+     * those indexes, each page a WAL frame written and synced; keyed by
+     * creation time, the rows of recent jobs share the last pages. The
+     * creation time of a job never changes (jobs are never deleted, so no
+     * index on the ID alone is needed for cascades either). */
+    "ALTER TABLE job_history ADD COLUMN job_time INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE job_history SET job_time = " JOB_TIME_OF("job_history.job_id") ";"
+    "DROP INDEX job_history_job;"
+    "CREATE INDEX job_history_job ON job_history (job_time, job_id, seq);"
+    "ALTER TABLE executions ADD COLUMN job_time INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE executions SET job_time = " JOB_TIME_OF("executions.job_id") ";"
+    "DROP INDEX executions_job;"
+    "CREATE INDEX executions_job ON executions (job_time, job_id, create_time, id);"
+    "CREATE TABLE job_versions_v6 ("
+    "  job_time INTEGER NOT NULL,"
+    "  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL,"
+    "  PRIMARY KEY (job_time, job_id, version)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO job_versions_v6 SELECT " JOB_TIME_OF("v.job_id") ", job_id, version, create_time, doc "
+    "FROM job_versions v;"
+    "DROP TABLE job_versions;"
+    "ALTER TABLE job_versions_v6 RENAME TO job_versions;",
 };
 
 #define JOB_COLS "id, namespace, name, state, version, revision, doc, modify_time"
@@ -189,14 +216,19 @@ static const char *const stmt_sql[ST__COUNT] = {
 		      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_JOB_UPDATE] = "UPDATE jobs SET type = ?2, state = ?3, version = ?4, revision = ?5, priority = ?6, "
 		      "modify_time = ?7, labels = ?8, doc = ?9 WHERE id = ?1",
-    [ST_VERSION_INSERT] =
-	"INSERT INTO job_versions (job_id, version, create_time, doc) VALUES (?1, ?2, ?3, ?4)",
-    [ST_VERSION_GET] = "SELECT doc FROM job_versions WHERE job_id = ?1 AND version = ?2",
-    [ST_VERSION_LIST] = "SELECT doc FROM job_versions WHERE job_id = ?1 ORDER BY version",
-    [ST_HISTORY_INSERT] = "INSERT INTO job_history (job_id, job_version, execution_id, type, time, doc) "
-			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    /* Unused filters are bound NULL; job_history_job (job_id, seq) drives. */
-    [ST_HISTORY_QUERY] = "SELECT seq, doc FROM job_history WHERE job_id = ?1 AND seq > ?2"
+    /* A job's versions, history and executions: see migration 6. */
+    [ST_VERSION_INSERT] = "INSERT INTO job_versions (job_time, job_id, version, create_time, doc) "
+			  "VALUES (" JOB_TIME_OF("?1") ", ?1, ?2, ?3, ?4)",
+    [ST_VERSION_GET] = "SELECT doc FROM job_versions WHERE job_time = " JOB_TIME_OF("?1") " AND job_id = ?1 "
+		       "AND version = ?2",
+    [ST_VERSION_LIST] = "SELECT doc FROM job_versions WHERE job_time = " JOB_TIME_OF("?1") " AND job_id = ?1 "
+			"ORDER BY version",
+    [ST_HISTORY_INSERT] = "INSERT INTO job_history (job_time, job_id, job_version, execution_id, type, time, doc) "
+			  "VALUES (" JOB_TIME_OF("?1") ", ?1, ?2, ?3, ?4, ?5, ?6)",
+    /* Unused filters are bound NULL; job_history_job (job_time, job_id,
+     * seq) drives. */
+    [ST_HISTORY_QUERY] = "SELECT seq, doc FROM job_history WHERE job_time = " JOB_TIME_OF("?1") " AND job_id = ?1 "
+			 "AND seq > ?2"
 			 " AND (?3 IS NULL OR job_version = ?3)"
 			 " AND (?4 IS NULL OR time >= ?4)"
 			 " AND (?5 IS NULL OR type = ?5)"
@@ -216,8 +248,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_EVAL_SET_STATUS] = "UPDATE evaluations SET status = ?2, modify_time = ?3, "
 			   "doc = json_set(doc, '$.Status', ?2, '$.ModifyTime', ?3) WHERE id = ?1",
     [ST_EXEC_GET_META] = "SELECT revision, create_time, rowid FROM executions WHERE id = ?1",
-    [ST_EXEC_INSERT] = "INSERT INTO executions (" EXEC_COLS ") "
-		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    /* ?13: the job's creation time when the caller has the job at hand
+     * (a plan's thousand executions look it up once, not each) */
+    [ST_EXEC_INSERT] = "INSERT INTO executions (" EXEC_COLS ", job_time) "
+		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?13, " JOB_TIME_OF("?2") "))",
     /* An update keeps the row (and its rowid), found by the rowid the
      * lookup before it returned: the ID, job, node and creation time
      * never change, so no index but the live-by-node one (compute

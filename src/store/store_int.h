@@ -188,6 +188,11 @@ typedef void (*store_committed_fn)(void *arg);
 int store_write_shared(struct cod_store *store, store_write_fn fn, store_committed_fn committed, void *arg,
 		       struct cod_error **err);
 
+/* The creation time of the job with ID id (an SQL expression), 0 when it
+ * is unknown: a job's history, executions and versions are keyed by it
+ * before the job's ID (see migration 6 in store.c). */
+#define JOB_TIME_OF(id) "COALESCE((SELECT create_time FROM jobs WHERE jobs.id = " id "), 0)"
+
 /* A cached statement, reset and with no bindings. */
 sqlite3_stmt *store_stmt(struct store_conn *c, enum store_stmt id, struct cod_error **err);
 /* Reset a cached statement when it leaves scope. A statement must be reset

@@ -200,8 +200,25 @@ static uint64_t last_seq(struct cod_store *store, const char *job_id)
 	return seq;
 }
 
-/* Migration 4 rebuilds job_history without AUTOINCREMENT: a store written
- * before it keeps its events and their numbers, and numbering goes on. */
+/* The first value of a one-row query on a store's file, as text (freed by
+ * the caller). */
+static char *query_text(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	char *out = xstrdup_or_null((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return out;
+}
+
+/* Migrations 4-6 on a store of schema version 3: history rebuilt without
+ * AUTOINCREMENT (events and their numbers kept, numbering goes on),
+ * executions by node for live ones only, and a job's history, executions
+ * and versions keyed by the job's creation time first (rows filled in). */
 static void test_history_migration(void **state)
 {
 	(void)state;
@@ -210,10 +227,12 @@ static void test_history_migration(void **state)
 	char *a = submit(store, "a", NULL), *b = submit(store, "b", NULL);
 	uint64_t seq_b = last_seq(store, b);
 	assert_true(seq_b > last_seq(store, a));
+	struct cod_execution *e = new_exec(a, "node-a", 1);
+	struct cod_error *err = NULL;
+	assert_int_equal(cod_store_put_execution(store, e, &err), 0);
 	cod_store_close(store);
 
-	/* Put the history table and the executions' node index back the way
-	 * schema version 3 had them. */
+	/* Put the tables and indexes back the way schema version 3 had them. */
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
@@ -221,44 +240,66 @@ static void test_history_migration(void **state)
 				      "CREATE TABLE h3 (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL "
 				      "REFERENCES jobs (id) ON DELETE CASCADE, job_version INTEGER NOT NULL, "
 				      "execution_id TEXT, type INTEGER NOT NULL, time INTEGER NOT NULL, doc TEXT NOT NULL);"
-				      "INSERT INTO h3 SELECT * FROM job_history;"
+				      "INSERT INTO h3 SELECT seq, job_id, job_version, execution_id, type, time, doc "
+				      "FROM job_history;"
 				      "DROP TABLE job_history;"
 				      "ALTER TABLE h3 RENAME TO job_history;"
 				      "CREATE INDEX job_history_job ON job_history (job_id, seq);"
 				      "DROP INDEX executions_node_live;"
+				      "DROP INDEX executions_job;"
+				      "ALTER TABLE executions DROP COLUMN job_time;"
+				      "CREATE INDEX executions_job ON executions (job_id, create_time, id);"
 				      "CREATE INDEX executions_node ON executions (node_id, create_time, id);"
+				      "CREATE TABLE v3 (job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE, "
+				      "version INTEGER NOT NULL, create_time INTEGER NOT NULL, doc TEXT NOT NULL, "
+				      "PRIMARY KEY (job_id, version)) WITHOUT ROWID;"
+				      "INSERT INTO v3 SELECT job_id, version, create_time, doc FROM job_versions;"
+				      "DROP TABLE job_versions;"
+				      "ALTER TABLE v3 RENAME TO job_versions;"
 				      "PRAGMA user_version = 3;"
 				      "COMMIT;",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
 	sqlite3_close(db);
 
-	struct cod_error *err = NULL;
 	assert_int_equal(cod_store_open(path, &store, &err), 0);
-	assert_true(cod_store_schema_version(store) >= 4);
+	assert_true(cod_store_schema_version(store) >= 6);
 	assert_int_equal(count_history(store, a, true), 1);
 	assert_int_equal(last_seq(store, b), seq_b);
 	char *c = submit(store, "c", NULL);
 	assert_true(last_seq(store, c) > seq_b);
+	/* the old rows are found through the new keys */
+	struct cod_job *got = get_job(store, NULL, a, 1);
+	assert_string_equal(got->id, a);
+	cod_job_free(got);
+	struct cod_exec_page page;
+	struct cod_exec_query q = {.job_ref = a};
+	assert_int_equal(cod_store_list_executions(store, &q, &page, &err), 0);
+	assert_int_equal(page.n, 1);
+	assert_string_equal(page.items[0]->id, e->id);
+	assert_string_equal(page.items[0]->job->id, a);
+	cod_exec_page_release(&page);
 	cod_store_close(store);
 
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_schema WHERE name = 'job_history'", -1, &s,
-					    NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_null(strstr((const char *)sqlite3_column_text(s, 0), "AUTOINCREMENT"));
-	sqlite3_finalize(s);
+	char *sql = query_text(path, "SELECT sql FROM sqlite_schema WHERE name = 'job_history'");
+	assert_null(strstr(sql, "AUTOINCREMENT"));
+	free(sql);
 	/* migration 5: executions by node, live ones only */
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(name) FROM sqlite_schema WHERE name LIKE "
-						"'executions_node%'",
-					    -1, &s, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(s, 0), "executions_node_live");
-	sqlite3_finalize(s);
-	sqlite3_close(db);
+	sql = query_text(path, "SELECT group_concat(name) FROM sqlite_schema WHERE name LIKE 'executions_node%'");
+	assert_string_equal(sql, "executions_node_live");
+	free(sql);
+	/* migration 6: every row carries its job's creation time */
+	sql = query_text(path, "SELECT (SELECT count(*) FROM job_history h JOIN jobs j ON j.id = h.job_id "
+			       "WHERE h.job_time = j.create_time) || ' ' || (SELECT count(*) FROM job_history) || ' ' || "
+			       "(SELECT count(*) FROM executions x JOIN jobs j ON j.id = x.job_id "
+			       "WHERE x.job_time = j.create_time) || ' ' || (SELECT count(*) FROM job_versions v "
+			       "JOIN jobs j ON j.id = v.job_id WHERE v.job_time = j.create_time)");
+	assert_string_equal(sql, "3 3 1 3");
+	free(sql);
+	sql = query_text(path, "SELECT sql FROM sqlite_schema WHERE name = 'job_history_job'");
+	assert_non_null(strstr(sql, "(job_time, job_id, seq)"));
+	free(sql);
+	cod_execution_free(e);
 	free(a);
 	free(b);
 	free(c);
@@ -1078,6 +1119,33 @@ static struct cod_execution *new_exec(const char *job_id, const char *node, uint
 	return e;
 }
 
+/* An execution put with its job at hand (as a plan puts them: the job's
+ * creation time from the job, not looked up) is found by its job like one
+ * put without. */
+static void test_executions_with_job(void **state)
+{
+	(void)state;
+	struct cod_store *store = open_store(NULL);
+	struct cod_error *err = NULL;
+	char *id = submit(store, "wj", NULL);
+	struct cod_execution *bare = new_exec(id, "node-a", 1);
+	struct cod_execution *with = new_exec(id, "node-b", 1);
+	with->job = get_job(store, NULL, id, 0);
+	assert_int_equal(cod_store_put_execution(store, bare, &err), 0);
+	assert_int_equal(cod_store_put_execution(store, with, &err), 0);
+	struct cod_exec_page page;
+	struct cod_exec_query q = {.job_ref = id};
+	assert_int_equal(cod_store_list_executions(store, &q, &page, &err), 0);
+	assert_int_equal(page.n, 2);
+	assert_string_equal(page.items[0]->id, bare->id);
+	assert_string_equal(page.items[1]->id, with->id);
+	cod_exec_page_release(&page);
+	cod_execution_free(bare);
+	cod_execution_free(with);
+	free(id);
+	cod_store_close(store);
+}
+
 static void test_executions(void **state)
 {
 	(void)state;
@@ -1890,6 +1958,7 @@ int main(void)
 	    cmocka_unit_test(test_rerun),
 	    cmocka_unit_test(test_history_filters),
 	    cmocka_unit_test(test_executions),
+	    cmocka_unit_test(test_executions_with_job),
 	    cmocka_unit_test(test_nodes),
 	    cmocka_unit_test(test_outbox),
 	    cmocka_unit_test(test_outbox_rebase),
