@@ -94,8 +94,11 @@ static char *submit(struct http *h, const char *base)
 	snprintf(url, sizeof(url), "%s/api/v1/orchestrator/jobs", base);
 	/* BENCH_JOB_BODY: another job to submit (e.g. a container job) */
 	const char *body = getenv("BENCH_JOB_BODY");
-	if (call(h, "PUT", url, body && *body ? body : job_body) != 200)
+	long status = call(h, "PUT", url, body && *body ? body : job_body);
+	if (status != 200) {
+		fprintf(stderr, "bench_client: submit answered %ld: %.300s\n", status, cod_buf_str(&h->body));
 		return NULL;
+	}
 	json_t *v = json_loads(cod_buf_str(&h->body), 0, NULL);
 	const char *id = json_string_value(json_object_get(v, "JobID"));
 	char *out = id ? xstrdup(id) : NULL;
@@ -117,8 +120,12 @@ static const char *wait_done(struct http *h, const char *base, const char *id, i
 			const char *res = NULL;
 			if (st && !strcmp(st, "Completed"))
 				res = "Completed";
-			else if (st && (!strcmp(st, "Failed") || !strcmp(st, "Stopped")))
+			else if (st && (!strcmp(st, "Failed") || !strcmp(st, "Stopped"))) {
 				res = "Failed";
+				const char *why =
+				    json_string_value(json_object_get(json_object_get(job, "State"), "Message"));
+				fprintf(stderr, "bench_client: job %s %s: %.300s\n", id, st, why ? why : "");
+			}
 			if (res && modify_ns)
 				*modify_ns = json_integer_value(json_object_get(job, "ModifyTime"));
 			json_decref(v);
@@ -230,8 +237,11 @@ static void tp_wait(struct tp_arg *args, int clients)
 			if (!a->ids[i])
 				continue;
 			int64_t m = 0;
-			if (strcmp(wait_done(&h, a->base, a->ids[i], &m, 50), "Completed"))
+			const char *st = wait_done(&h, a->base, a->ids[i], &m, 50);
+			if (strcmp(st, "Completed")) {
+				fprintf(stderr, "bench_client: job %s ended %s\n", a->ids[i], st);
 				a->fails++;
+			}
 			if (m > a->last_ns)
 				a->last_ns = m;
 		}
