@@ -330,7 +330,12 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	o->sched_cfg.queue_backoff_ms = cfg->orch_queue_backoff_ms;
 	o->sched_cfg.retry_attempts = cfg->orch_retry_attempts;
 	o->sched_cfg.retry_backoff_ms = cfg->orch_retry_backoff_ms;
-	o->sched_cfg.oversubscription = 1.0;
+	/* Bacalhau's NodeOverSubscriptionFactor: room for a node's queue. The
+	 * capacity it is checked against is the node's last heartbeat, up to
+	 * 15 s old; with 1.0, a heartbeat that caught a node with its slots
+	 * full kept every job off it until the next one, and failed the jobs
+	 * that came while all nodes' last heartbeats looked so. */
+	o->sched_cfg.oversubscription = 1.5;
 	o->sched_cfg.max_execs_per_eval = 0;
 
 	/* declared before the first goto: a jump must not skip a cleanup */
