@@ -858,6 +858,10 @@ static int migrate(struct cod_store *store, struct store_conn *c, struct cod_err
 		return cod_error_set(err, COD_E_DATASTORE,
 				     "database \"%s\" has schema version %d, newer than this cod's %d",
 				     store->path, have, want);
+	if (have > 0 && have < want)
+		cod_info("store", "upgrading \"%s\" from schema version %d to %d (once; a store of 100,000 jobs takes "
+				  "a few seconds)",
+			 store->path, have, want);
 	while (have < want) {
 		/* Each migration is its own transaction, and re-checks the
 		 * version under the write lock: another process may have run
