@@ -249,7 +249,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   "doc = json_set(doc, '$.Status', ?2, '$.ModifyTime', ?3) WHERE id = ?1",
     [ST_EXEC_GET_META] = "SELECT revision, create_time, rowid FROM executions WHERE id = ?1",
     /* ?13: the job's creation time when the caller has the job at hand
-     * (a plan's thousand executions look it up once, not each) */
+     * (a plan's thousand executions then need no lookup each) */
     [ST_EXEC_INSERT] = "INSERT INTO executions (" EXEC_COLS ", job_time) "
 		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?13, " JOB_TIME_OF("?2") "))",
     /* An update keeps the row (and its rowid), found by the rowid the
