@@ -291,6 +291,38 @@ static void test_refs_unpack_gc(void **state)
 	free(m1);
 }
 
+/* ImageStore.MaxSize is enforced after a pull that grew the store; an
+ * image found unpacked in the store (every job of a cached image) leaves
+ * the store unmeasured and uncollected. */
+static void test_cap_after_growth(void **state)
+{
+	(void)state;
+	struct cod_config c;
+	cod_config_init(&c);
+	assert_int_equal(cod_config_set(&c, "DataDir", tmpdir, "test", NULL), 0);
+	assert_int_equal(cod_config_set(&c, "Engines.Types.Docker.ImageStore.MaxSize", "1KB", "test", NULL), 0);
+	assert_int_equal(cod_oci_configure(&c, NULL), 0);
+	struct cod_oci_store_entry e;
+	struct cod_oci_image img;
+	add_image("docker.io/library/three:latest", "linux/amd64", "three", NULL);
+	add_image("docker.io/library/four:latest", "linux/amd64", "four", NULL);
+	/* three is unpacked: over the cap, the unused four goes */
+	assert_int_equal(cod_oci_pull("three", NULL, NULL, NULL, NULL, &img, NULL), 0);
+	cod_oci_image_release(&img);
+	assert_int_equal(cod_oci_store_get_ref("docker.io/library/four:latest", &e, NULL), -1);
+	/* three again, from the store: four, back, stays although over the cap */
+	add_image("docker.io/library/four:latest", "linux/amd64", "four", NULL);
+	assert_int_equal(cod_oci_pull("three", NULL, NULL, NULL, NULL, &img, NULL), 0);
+	cod_oci_image_release(&img);
+	assert_int_equal(cod_oci_store_get_ref("docker.io/library/four:latest", &e, NULL), 0);
+	cod_oci_store_entry_release(&e);
+	assert_true(cod_oci_store_size() > 1024);
+	assert_int_equal(cod_oci_store_gc(0, NULL, NULL, NULL), 0);
+	cod_config_release(&c);
+	/* back to the test's settings */
+	assert_int_equal(cod_oci_configure(&cfg, NULL), 0);
+}
+
 static void test_resolve_local(void **state)
 {
 	(void)state;
@@ -378,7 +410,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_read),	   cmocka_unit_test(test_dedupe),
-	    cmocka_unit_test(test_refs_unpack_gc), cmocka_unit_test(test_resolve_local),
+	    cmocka_unit_test(test_refs_unpack_gc), cmocka_unit_test(test_cap_after_growth),
+	    cmocka_unit_test(test_resolve_local),
 	    cmocka_unit_test(test_config_checks),  cmocka_unit_test(test_credentials),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

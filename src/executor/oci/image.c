@@ -550,6 +550,17 @@ static int from_registry(const struct cod_oci_ref *ref, const char *image, struc
 	return 0;
 }
 
+/* Said only when there is unpacking to do: a driver's progress message
+ * reports the execution's phase at once. */
+static void say_unpacking(void *arg)
+{
+	struct pull *p = arg;
+	if (p->message) {
+		cleanup_free char *msg = xasprintf("unpacking image %s", p->image);
+		p->message(p->message_arg, msg);
+	}
+}
+
 static int pull_locked(const struct cod_oci_ref *ref, const char *image, bool refresh, struct pull *p,
 		       struct cod_oci_image *img, struct cod_error **err)
 {
@@ -568,14 +579,8 @@ static int pull_locked(const struct cod_oci_ref *ref, const char *image, bool re
 			return -1;
 		pulled = true;
 	}
-	/* only when there is unpacking to do: a progress message reports
-	 * the execution's phase at once */
-	if (p->message && !cod_oci_store_has_rootfs(img->manifest_digest)) {
-		cleanup_free char *msg = xasprintf("unpacking image %s", image);
-		p->message(p->message_arg, msg);
-	}
-	bool unpacked = false;
-	if (cod_oci_store_unpack(img, p->abort_fn, p->abort_arg, &unpacked, err) < 0)
+	int unpacked = cod_oci_store_unpack(img, p->abort_fn, p->abort_arg, say_unpacking, p, err);
+	if (unpacked < 0)
 		return cod_error_wrap(err, "image \"%s\"", image);
 	p->grew = pulled || unpacked;
 	img->hold_fd = cod_oci_store_hold(img->manifest_digest);
@@ -584,7 +589,7 @@ static int pull_locked(const struct cod_oci_ref *ref, const char *image, bool re
 	struct cod_oci_store_entry old;
 	bool had = cod_oci_store_get_ref(canonical, &old, NULL) == 0;
 	int64_t now = cod_now_ns();
-	bool fresh = pulled || unpacked || !had || !old.size;
+	bool fresh = p->grew || !had || !old.size;
 	/* The last-used time only orders evictions: an image used again
 	 * within a minute keeps its record as it is (no rewrite per job). */
 	if (!fresh && old.used_ns <= now && now - old.used_ns < USED_PRECISION_NS) {

@@ -273,12 +273,11 @@ uint64_t cod_oci_store_size(void);
  * open) and its image as used now. Returns the fd (close it to release)
  * or -1. */
 int cod_oci_store_hold(const char *manifest_digest);
-/* Whether the image's layers are unpacked already. */
-bool cod_oci_store_has_rootfs(const char *manifest_digest);
-/* Unpack img's layers into its rootfs dir unless done; sets img->rootfs
- * and *unpacked (whether this call unpacked them; may be NULL). */
-int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, void *abort_arg, bool *unpacked,
-			 struct cod_error **err);
+/* Unpack img's layers into its rootfs dir unless done; sets img->rootfs.
+ * before (may be NULL) runs just before layers are unpacked. Returns 1
+ * when this call unpacked them, 0 when they were already, -1 on error. */
+int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, void *abort_arg,
+			 void (*before)(void *arg), void *before_arg, struct cod_error **err);
 /* Pulls hold the store lock shared while they fetch (GC takes it
  * exclusively). Returns the fd to close, or -1 (cancelled, I/O). */
 int cod_oci_store_lock_shared(cod_oci_abort_fn abort_fn, void *abort_arg);

@@ -370,23 +370,19 @@ int cod_oci_store_hold(const char *manifest_digest)
 	return lock_path(p, LOCK_SH, false, NULL, NULL);
 }
 
-bool cod_oci_store_has_rootfs(const char *manifest_digest)
+static bool is_dir(const char *path)
 {
-	cleanup_free char *dir = xasprintf("%s/rootfs/%s", images(), manifest_digest + 7);
 	struct stat st;
-	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, void *abort_arg, bool *unpacked,
-			 struct cod_error **err)
+int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, void *abort_arg,
+			 void (*before)(void *arg), void *before_arg, struct cod_error **err)
 {
-	if (unpacked)
-		*unpacked = false;
 	cleanup_free char *dir = xasprintf("%s/rootfs/%s", images(), img->manifest_digest + 7);
 	free(img->rootfs);
 	img->rootfs = NULL;
-	struct stat st;
-	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+	if (is_dir(dir)) {
 		img->rootfs = steal_pointer(&dir);
 		return 0;
 	}
@@ -396,8 +392,10 @@ int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, v
 	int fd = lock_path(lock, LOCK_EX, false, abort_fn, abort_arg);
 	if (fd < 0)
 		return cod_error_set(err, COD_E_UNAVAILABLE, "cancelled");
-	int rc = 0;
-	if (!(stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) {
+	int rc = 0, done = 0;
+	if (!is_dir(dir)) { /* nobody unpacked it while this waited */
+		if (before)
+			before(before_arg);
 		cleanup_free char *tmp = xasprintf("%s.tmp", dir);
 		cod_oci_rmtree(tmp);
 		if (mkdir(tmp, 0755) < 0)
@@ -414,14 +412,15 @@ int cod_oci_store_unpack(struct cod_oci_image *img, cod_oci_abort_fn abort_fn, v
 			rc = cod_error_set(err, COD_E_IO, "rename \"%s\": %s", tmp, strerror(errno));
 		if (rc < 0)
 			cod_oci_rmtree(tmp);
-		else if (unpacked)
-			*unpacked = true;
+		else
+			done = 1;
 	}
 	unlink(lock);
 	close(fd);
-	if (rc == 0)
-		img->rootfs = steal_pointer(&dir);
-	return rc;
+	if (rc < 0)
+		return -1;
+	img->rootfs = steal_pointer(&dir);
+	return done;
 }
 
 /* ------------------------------------------------------------------- GC */
