@@ -168,13 +168,16 @@ static const char *const migrations[] = {
      * those indexes, each page a WAL frame written and synced; keyed by
      * creation time, the rows of recent jobs share the last pages. The
      * creation time of a job never changes (jobs are never deleted, so no
-     * index on the ID alone is needed for cascades either). */
+     * index on the ID alone is needed for cascades either). Its text is
+     * written out, not built from JOB_TIME_OF, so that it stays as it ran. */
     "ALTER TABLE job_history ADD COLUMN job_time INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE job_history SET job_time = " JOB_TIME_OF("job_history.job_id") ";"
+    "UPDATE job_history SET job_time = "
+    "COALESCE((SELECT create_time FROM jobs WHERE jobs.id = job_history.job_id), 0);"
     "DROP INDEX job_history_job;"
     "CREATE INDEX job_history_job ON job_history (job_time, job_id, seq);"
     "ALTER TABLE executions ADD COLUMN job_time INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE executions SET job_time = " JOB_TIME_OF("executions.job_id") ";"
+    "UPDATE executions SET job_time = "
+    "COALESCE((SELECT create_time FROM jobs WHERE jobs.id = executions.job_id), 0);"
     "DROP INDEX executions_job;"
     "CREATE INDEX executions_job ON executions (job_time, job_id, create_time, id);"
     "CREATE TABLE job_versions_v6 ("
@@ -185,8 +188,8 @@ static const char *const migrations[] = {
     "  doc TEXT NOT NULL,"
     "  PRIMARY KEY (job_time, job_id, version)"
     ") WITHOUT ROWID;"
-    "INSERT INTO job_versions_v6 SELECT " JOB_TIME_OF("v.job_id") ", job_id, version, create_time, doc "
-    "FROM job_versions v;"
+    "INSERT INTO job_versions_v6 SELECT COALESCE((SELECT create_time FROM jobs WHERE jobs.id = v.job_id), 0), "
+    "job_id, version, create_time, doc FROM job_versions v;"
     "DROP TABLE job_versions;"
     "ALTER TABLE job_versions_v6 RENAME TO job_versions;",
 };

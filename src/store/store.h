@@ -252,8 +252,9 @@ int cod_store_outbox_pending(struct cod_store *store, const char *node_id, uint6
 int cod_store_outbox_ack(struct cod_store *store, const char *node_id, uint64_t seq, struct cod_error **err);
 /* At start, inside tx: drop node_id's messages up to acked and renumber
  * the rest to follow *base = gap past every number handed out before
- * (durable once tx commits: before anything is sent). Messages published before a crash lost their commits
- * may have carried numbers up to the gap; none is used again. *base = acked when nothing was ever numbered
+ * (durable once tx commits, before anything is sent). Messages published
+ * before a crash lost their commits may have carried numbers up to the
+ * gap; none is used again. *base = acked when nothing was ever numbered
  * for the node. */
 int cod_store_tx_outbox_rebase(struct cod_store_tx *tx, const char *node_id, uint64_t acked, uint64_t gap,
 			       uint64_t *base, struct cod_error **err);

@@ -573,7 +573,8 @@ int cod_store_list_executions(struct cod_store *store, const struct cod_exec_que
 		const char *dir = q->reverse ? "DESC" : "ASC";
 		cleanup_free char *sql = xasprintf(
 		    "SELECT doc FROM executions WHERE 1%s%s%s%s ORDER BY %s %s, id %s LIMIT ?5",
-		    job_id ? " AND job_time = " JOB_TIME_OF("?1") " AND job_id = ?1" : "", cod_str_empty(q->node_id) ? "" : " AND node_id = ?2 AND " LIVE_EXEC,
+		    job_id ? " AND job_time = " JOB_TIME_OF("?1") " AND job_id = ?1" : "",
+		    cod_str_empty(q->node_id) ? "" : " AND node_id = ?2 AND " LIVE_EXEC,
 		    version ? " AND job_version = ?3" : "", ns ? " AND namespace = ?4" : "", column, dir, dir);
 		if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
 			rc = store_dberr(c, err, "list executions");
