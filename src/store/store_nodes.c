@@ -277,6 +277,8 @@ int cod_store_outbox_catch_up(struct cod_store *store, const char *node_id, uint
 		rc = renumber(tx.conn, node_id, last, s, err);
 		*moved = rc == 0;
 	}
+	/* nothing renumbered: nothing to make durable (no sync per handshake) */
+	tx.nowait = !*moved;
 	if (store_tx_end(&tx, rc, err) < 0) {
 		*moved = false;
 		return -1;
