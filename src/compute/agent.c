@@ -571,8 +571,13 @@ static void on_progress(void *arg, const char *message)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static int make_dir(const char *path, struct cod_error **err)
+/* A directory in the execution's: that one is made (0700) by the first
+ * thing put into it, so a task that prints nothing and publishes nowhere
+ * costs the node no files. */
+static int make_dir(const struct compute_running *r, const char *path, struct cod_error **err)
 {
+	if (mkdir(r->exec_dir, 0700) < 0 && errno != EEXIST)
+		return cod_error_set(err, COD_E_IO, "create \"%s\": %s", r->exec_dir, strerror(errno));
 	return cod_mkdir_p(path, 0755, err);
 }
 
@@ -585,17 +590,41 @@ static int open_log(const char *dir, const char *name, struct cod_error **err)
 	return fd;
 }
 
-/* A log file into the results: it is final once the run ended, so a hard
- * link shares it without copying; a copy where a link cannot be made. */
-static void copy_file(const char *from, const char *to)
+/* executor output -> open: a stream's log file, made when its first chunk
+ * comes; the logs dir and its index before the first file, so that a
+ * reader that finds an output file finds the index. A file that cannot
+ * be made costs the log, not the run (RunOutput still has the start). */
+static int open_stream_log(void *arg, struct cod_executor_output *o)
 {
-	if (link(from, to) == 0)
-		return;
+	struct compute_running *r = arg;
 	struct cod_error *err = NULL;
-	unlink(to); /* a run again in the same directory replaces it */
-	if (cod_copy_tree(from, to, true, &err) < 0) {
-		cod_warn("compute", "results: %s", err->message);
+	int fd = -1;
+	cleanup_free char *logs = xasprintf("%s/logs", r->exec_dir);
+	pthread_mutex_lock(&r->log_lock);
+	if (r->log_index_fd < 0 && make_dir(r, logs, &err) == 0 &&
+	    (r->log_index_fd = cod_log_index_open(logs, &err)) >= 0)
+		r->log_taps[0].fd = r->log_taps[1].fd = r->log_index_fd;
+	if (r->log_index_fd >= 0)
+		fd = open_log(logs, o == &r->run.err ? "stderr" : "stdout", &err);
+	pthread_mutex_unlock(&r->log_lock);
+	if (fd < 0) {
+		cod_warn("compute", "execution=%s: %s", r->execution_id, err ? err->message : "no log file");
 		cod_error_free(err);
+	}
+	return fd;
+}
+
+/* A run again in the same directory (a service restarted with its node)
+ * starts with no logs: files appear as the new run writes. */
+static void forget_logs(const char *logs)
+{
+	struct stat st;
+	if (stat(logs, &st) < 0)
+		return;
+	static const char *const names[] = {"index", "stdout", "stderr"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		cleanup_free char *f = xasprintf("%s/%s", logs, names[i]);
+		unlink(f);
 	}
 }
 
@@ -605,6 +634,27 @@ static void write_small(const char *path, const char *text)
 	struct cod_error *err = NULL;
 	if (cod_write_file(path, text, strlen(text), &err) < 0) {
 		cod_warn("compute", "%s", err->message);
+		cod_error_free(err);
+	}
+}
+
+/* A stream's log file into the results: it is final once the run ended,
+ * so a hard link shares it without copying (a copy where a link cannot be
+ * made); an empty file for a stream that wrote nothing. */
+static void publish_log(const struct cod_executor_output *o, const char *logs, const char *results,
+			const char *name)
+{
+	cleanup_free char *from = xasprintf("%s/%s", logs, name), *to = xasprintf("%s/%s", results, name);
+	if (o->fd < 0) {
+		write_small(to, "");
+		return;
+	}
+	if (link(from, to) == 0)
+		return;
+	struct cod_error *err = NULL;
+	unlink(to); /* a run again in the same directory replaces it */
+	if (cod_copy_tree(from, to, true, &err) < 0) {
+		cod_warn("compute", "results: %s", err->message);
 		cod_error_free(err);
 	}
 }
@@ -625,7 +675,7 @@ static int prepare_inputs(struct compute_running *r, struct cod_error **err)
 			return cod_error_set(err, COD_E_CONFIG, "prepare input \"%s\": node does not support input source \"%s\"",
 					     name, in->source.type ? in->source.type : "");
 		cleanup_free char *work = xasprintf("%s/inputs/%zu", r->exec_dir, i);
-		if (make_dir(work, err) < 0)
+		if (make_dir(r, work, err) < 0)
 			return -1;
 		struct cod_storage_ctx ctx = {.cfg = r->c->cfg, .execution = r->execution, .input = in, .index = i,
 					      .exec_dir = r->exec_dir, .work_dir = work, .run = &r->run};
@@ -699,23 +749,28 @@ static void cleanup_inputs(struct compute_running *r)
 static int pipeline(struct compute_running *r, struct cod_error **err)
 {
 	const struct cod_task *t = r->run.task;
+	const struct cod_publisher_ops *pub = cod_publisher_find(t->publisher.type);
+	if (!pub)
+		return cod_error_set(err, COD_E_CONFIG, "node does not support publisher \"%s\"",
+				     t->publisher.type);
+	/* noop publishes nothing: the results dir holds only what the task
+	 * writes into its ResultPaths, and no copies of the logs */
+	bool publishing = strcmp(pub->name, "noop") != 0;
 	cleanup_free char *logs = xasprintf("%s/logs", r->exec_dir);
 	cleanup_free char *results = xasprintf("%s/results", r->exec_dir);
-	if (make_dir(logs, err) < 0 || make_dir(results, err) < 0)
+	if (publishing && make_dir(r, results, err) < 0)
 		return -1;
 	for (size_t i = 0; i < t->nresults; i++) {
 		cleanup_free char *d = xasprintf("%s/%s", results, t->results[i].name);
-		if (make_dir(d, err) < 0)
+		if (make_dir(r, d, err) < 0)
 			return -1;
 	}
 	r->run.results_dir = r->results_dir = xstrdup(results);
-	/* the index first: a reader that finds the output files finds it */
-	if ((r->log_index_fd = cod_log_index_open(logs, err)) < 0)
-		return -1;
-	if ((r->run.out.fd = open_log(logs, "stdout", err)) < 0 || (r->run.err.fd = open_log(logs, "stderr", err)) < 0)
-		return -1;
-	r->log_taps[0] = (struct cod_log_tap){.fd = r->log_index_fd, .type = COD_LOG_STDOUT};
-	r->log_taps[1] = (struct cod_log_tap){.fd = r->log_index_fd, .type = COD_LOG_STDERR};
+	forget_logs(logs);
+	r->log_taps[0] = (struct cod_log_tap){.fd = -1, .type = COD_LOG_STDOUT};
+	r->log_taps[1] = (struct cod_log_tap){.fd = -1, .type = COD_LOG_STDERR};
+	r->run.out.open = r->run.err.open = open_stream_log;
+	r->run.out.open_arg = r->run.err.open_arg = r;
 	r->run.out.on_write = cod_log_tap_write;
 	r->run.out.on_write_arg = &r->log_taps[0];
 	r->run.err.on_write = cod_log_tap_write;
@@ -737,20 +792,16 @@ static int pipeline(struct compute_running *r, struct cod_error **err)
 	if (rc < 0 || r->run.exit_code != 0)
 		return rc;
 
-	/* results: stdout, stderr, exitCode next to the ResultPaths */
-	cleanup_free char *so = xasprintf("%s/stdout", logs), *se = xasprintf("%s/stderr", logs);
-	cleanup_free char *ro = xasprintf("%s/stdout", results), *re = xasprintf("%s/stderr", results);
-	copy_file(so, ro);
-	copy_file(se, re);
-	cleanup_free char *ec = xasprintf("%s/exitCode", results);
-	cleanup_free char *code = xasprintf("%lld", (long long)r->run.exit_code);
-	write_small(ec, code);
-
-	const struct cod_publisher_ops *pub = cod_publisher_find(t->publisher.type);
-	if (!pub)
-		return cod_error_set(err, COD_E_CONFIG, "node does not support publisher \"%s\"", t->publisher.type);
-	if (strcmp(pub->name, "noop") && !enter_phase(r, COD_EXEC_PUBLISHING, "publishing results"))
-		return cod_error_set(err, COD_E_UNAVAILABLE, "cancelled");
+	if (publishing) {
+		/* results: stdout, stderr, exitCode next to the ResultPaths */
+		publish_log(&r->run.out, logs, results, "stdout");
+		publish_log(&r->run.err, logs, results, "stderr");
+		cleanup_free char *ec = xasprintf("%s/exitCode", results);
+		cleanup_free char *code = xasprintf("%lld", (long long)r->run.exit_code);
+		write_small(ec, code);
+		if (!enter_phase(r, COD_EXEC_PUBLISHING, "publishing results"))
+			return cod_error_set(err, COD_E_UNAVAILABLE, "cancelled");
+	}
 	struct cod_publish_ctx pctx = {.cfg = r->c->cfg, .node_id = r->c->node_id, .execution = r->execution,
 				       .spec = &t->publisher, .results_dir = results, .exec_dir = r->exec_dir,
 				       .results_url = cod_results_server_url(r->c->results), .run = &r->run};
@@ -774,8 +825,6 @@ static void *runner_main(void *arg)
 	struct cod_error *err = NULL;
 	int rc = -1;
 	if (go) {
-		if (mkdir(r->exec_dir, 0700) < 0 && errno != EEXIST)
-			cod_warn("compute", "create \"%s\": %s", r->exec_dir, strerror(errno));
 		rc = pipeline(r, &err);
 		if (r->prepared && r->ops->cleanup)
 			r->ops->cleanup(&r->run);
@@ -875,6 +924,7 @@ static void running_free(struct compute_running *r)
 	json_decref(r->published.params);
 	json_decref(r->input_bytes);
 	cod_executor_run_release(&r->run);
+	pthread_mutex_destroy(&r->log_lock);
 	cod_kvlist_release(&r->env);
 	cod_execution_free(r->execution);
 	free(r->execution_id);
@@ -916,6 +966,7 @@ static void start_one(struct cod_compute *c, char *id, const struct cod_resource
 	r->need = *need;
 	r->exec_dir = xasprintf("%s/executions/%s", c->dir, id);
 	r->log_index_fd = -1;
+	pthread_mutex_init(&r->log_lock, NULL);
 	build_env(r);
 	cod_executor_run_init(&r->run, COD_RUN_OUTPUT_MAX);
 	r->run.execution = r->execution;

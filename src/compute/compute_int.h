@@ -242,7 +242,8 @@ struct compute_running {
 	char *results_dir;
 	struct cod_spec_config published; /* the publisher's result */
 	json_t *input_bytes;		  /* RunOutput.InputBytes: what preparing the inputs moved */
-	int log_index_fd;		  /* logs/index; -1 until opened */
+	int log_index_fd;		  /* logs/index; -1 until the first output */
+	pthread_mutex_t log_lock;	  /* opening the log files (either stream's thread) */
 	struct cod_log_tap log_taps[2];	  /* stdout, stderr -> log_index_fd */
 	bool timed_out;
 	bool done; /* the runner finished its work: free it */

@@ -133,6 +133,10 @@ void cod_executor_output_add(struct cod_executor_output *o, const char *data, si
 		cod_buf_add(&o->buf, data, room);
 	if (room < len)
 		o->truncated = true;
+	if (o->fd < 0 && o->open && !o->open_tried) {
+		o->open_tried = true;
+		o->fd = o->open(o->open_arg, o);
+	}
 	if (o->fd < 0 || o->file_truncated)
 		return;
 	size_t take = len;

@@ -38,13 +38,18 @@ struct cod_config;
 
 /* Captured output of one stream: the first buf.max bytes in memory (the
  * execution's RunOutput), and everything up to COD_LOG_FILE_MAX in the
- * log file fd when the runner opened one (fd < 0: none). */
+ * log file fd (fd < 0: none). The runner either opens fd itself or sets
+ * open, called once, on the writing thread, before the first chunk is
+ * written: a stream that stays empty then leaves no file. */
 struct cod_executor_output {
 	struct cod_buf buf; /* capped: buf.max */
 	bool truncated;
 	int fd;
 	uint64_t written;  /* bytes written to fd */
 	bool file_truncated;
+	int (*open)(void *arg, struct cod_executor_output *o); /* the fd, or -1 */
+	void *open_arg;
+	bool open_tried;
 	/* Optional, set by the runner: called after each chunk reached fd,
 	 * on the writing thread (the compute node's log index records the
 	 * order of stdout and stderr chunks; src/compute/logs.c). */

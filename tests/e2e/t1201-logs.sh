@@ -56,6 +56,18 @@ expect_eq "job logs by short ID with --tail 3: the last three lines" "$(printf '
 	"line 9 line 8 line 10 "
 run_cod job logs alternate --tail 0
 expect_eq "--tail 0 prints nothing" "$OUT$ERR" ""
+
+# ---- a job that prints nothing: no log files, no directory, empty logs
+SILENT=$(submit_json '{"Job": {"Name": "silent", "Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}}]}}')
+wait_for "a silent job completes" 30 job_is "$SILENT" Completed
+SEXEC=$(executions "$SILENT" | jq -r '.[0].ID')
+check "a silent noop execution leaves no directory on its node" \
+	test ! -e "$TEST_TMP/node-1/compute/executions/$SEXEC" -a ! -e "$TEST_TMP/node-2/compute/executions/$SEXEC"
+run_cod job logs "$SILENT"
+expect_eq "logs of a silent job exit 0" "$RC" 0
+expect_eq "logs of a silent job are empty" "$OUT$ERR" ""
+run_cod job logs "$SILENT" --follow
+expect_eq "following a finished silent job ends at once, exit 0" "$RC:$OUT$ERR" "0:"
 EXEC=$(executions "$ALT" | jq -r '.[0].ID')
 run_cod job logs "$ALT" -e "${EXEC:0:10}"
 expect_eq "-e with a short execution ID" "$(tr '\n' ' ' <<<"$OUT")" "line 1 line 3 line 5 line 7 line 9 "

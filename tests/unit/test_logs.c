@@ -2,7 +2,7 @@
  * test_logs.c - execution log files and their reader (src/compute/logs.c):
  * stdout/stderr order from the index, the fallback without an index,
  * unfinished and over-long lines, pausing and resuming, files that appear
- * late, a malformed index; UTF-8 sanitizing of lines; the noop engine's
+ * late, a malformed index; a log file opened by the first chunk; UTF-8 sanitizing of lines; the noop engine's
  * Lines writing through the index tap; and the log server's protocol over
  * a real nats-server (skipped without one): credit bounds what is sent,
  * Tail, Offset, unknown executions, the end once the execution is over.
@@ -258,6 +258,55 @@ static void test_utf8(void **state)
 	s = cod_log_line_json("nul\0byte", 8);
 	assert_int_equal(json_string_length(s), 8);
 	json_decref(s);
+}
+
+/* An output with an open hook: no file until the first chunk, one call
+ * whatever follows, and a hook that fails costs the file, not RunOutput. */
+struct opener {
+	char *path;
+	int calls;
+	bool fail;
+};
+
+static int open_hook(void *arg, struct cod_executor_output *o)
+{
+	(void)o;
+	struct opener *op = arg;
+	op->calls++;
+	return op->fail ? -1 : open(op->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+}
+
+static void test_open_on_first_write(void **state)
+{
+	(void)state;
+	cleanup_free char *dir = new_dir();
+	struct opener op = {.path = xasprintf("%s/stdout", dir)};
+	struct cod_executor_output o = {.fd = -1, .open = open_hook, .open_arg = &op};
+	cod_buf_init(&o.buf, 64);
+	cod_executor_output_add(&o, "", 0);
+	assert_int_equal(op.calls, 0);
+	assert_int_equal(access(op.path, F_OK), -1);
+	cod_executor_output_add(&o, "one\n", 4);
+	cod_executor_output_add(&o, "two\n", 4);
+	assert_int_equal(op.calls, 1);
+	assert_int_equal(o.written, 8);
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(cod_read_file(op.path, 1024, &text, &len, NULL), 0);
+	assert_string_equal(text, "one\ntwo\n");
+	close(o.fd);
+	cod_buf_release(&o.buf);
+
+	struct opener bad = {.path = op.path, .fail = true};
+	struct cod_executor_output f = {.fd = -1, .open = open_hook, .open_arg = &bad};
+	cod_buf_init(&f.buf, 64);
+	cod_executor_output_add(&f, "lost\n", 5);
+	cod_executor_output_add(&f, "kept\n", 5);
+	assert_int_equal(bad.calls, 1);
+	assert_int_equal(f.written, 0);
+	assert_string_equal(cod_buf_str(&f.buf), "lost\nkept\n");
+	cod_buf_release(&f.buf);
+	free(op.path);
 }
 
 /* The noop engine's Lines go through the tap like any engine's output. */
@@ -556,6 +605,7 @@ int main(void)
 	    cmocka_unit_test(test_long_lines),
 	    cmocka_unit_test(test_malformed_index),
 	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_open_on_first_write),
 	    cmocka_unit_test(test_noop_lines),
 	    cmocka_unit_test(test_server_protocol),
 	};
