@@ -832,6 +832,9 @@ static void *runner_main(void *arg)
 	}
 
 	pthread_mutex_lock(&c->lock);
+	/* The capacity is free before the result is stored and sent: the
+	 * message carries the node's capacity (session.c). */
+	cod_buffer_done(&c->buffer, &r->need);
 	if (go)
 		finish_locked(c, r, rc, err);
 	r->done = true;
@@ -1025,9 +1028,8 @@ static void reap_locked(struct cod_compute *c)
 			continue;
 		}
 		*pp = r->next;
-		/* The runner set done as its last act under the lock and does
-		 * not touch r again. */
-		cod_buffer_done(&c->buffer, &r->need);
+		/* The runner gave its capacity back and set done as its last
+		 * act under the lock, and does not touch r again. */
 		running_free(r);
 	}
 }

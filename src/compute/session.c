@@ -238,16 +238,34 @@ static int handshake(struct cod_compute *c, bool *rejected, int attempt)
 	return 0;
 }
 
+/* What the node has free and queued (c->lock held): a heartbeat's payload
+ * and the Capacity of every message the node sends, so that the
+ * orchestrator's over-subscription check sees the node as of its last
+ * message rather than of its last heartbeat (up to 15 s old, and one taken
+ * at a busy moment kept the node out of placements until the next). */
+static json_t *capacity_json(struct cod_compute *c)
+{
+	struct cod_resources available;
+	cod_buffer_available(&c->buffer, &available);
+	return json_pack("{s:o, s:o, s:I, s:I}", "AvailableCapacity", cod_resources_to_json(&available),
+			 "QueueUsedCapacity", cod_resources_to_json(&c->buffer.queued), "RunningExecutions",
+			 (json_int_t)c->buffer.nrunning, "EnqueuedExecutions", (json_int_t)c->buffer.n);
+}
+
+static char *capacity_text(struct cod_compute *c)
+{
+	json_t *j = capacity_json(c);
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return text;
+}
+
 static void heartbeat(struct cod_compute *c, int *failures)
 {
 	pthread_mutex_lock(&c->lock);
-	struct cod_resources available;
-	cod_buffer_available(&c->buffer, &available);
-	json_t *payload = json_pack(
-	    "{s:s, s:o, s:o, s:I, s:I, s:I}", "NodeID", c->node_id, "AvailableCapacity",
-	    cod_resources_to_json(&available), "QueueUsedCapacity", cod_resources_to_json(&c->buffer.queued),
-	    "LastOrchestratorSeqNum", (json_int_t)c->last_orch_seq, "RunningExecutions",
-	    (json_int_t)c->buffer.nrunning, "EnqueuedExecutions", (json_int_t)c->buffer.n);
+	json_t *payload = capacity_json(c);
+	json_object_set_new(payload, "NodeID", json_string(c->node_id));
+	json_object_set_new(payload, "LastOrchestratorSeqNum", json_integer((json_int_t)c->last_orch_seq));
 	uint64_t gen = c->session_gen;
 	pthread_mutex_unlock(&c->lock);
 	json_t *reply = request(c, COD_MSG_HEARTBEAT, payload, c->request_timeout_ms, false);
@@ -356,10 +374,11 @@ void *cod_compute_ctrl_main(void *arg)
 }
 
 /* Publish one stored message as an envelope. */
-static int publish(struct cod_compute *c, const struct cod_cstore_msg *m)
+static int publish(struct cod_compute *c, const struct cod_cstore_msg *m, const char *capacity)
 {
 	size_t len;
-	cleanup_free char *text = cod_envelope_encode_text(m->type, m->seq, c->node_id, m->create_time, m->payload, &len);
+	cleanup_free char *text =
+	    cod_envelope_encode_text(m->type, m->seq, c->node_id, m->create_time, m->payload, capacity, &len);
 	struct cod_error *err = NULL;
 	if (cod_nats_publish(c->nc, c->subj_out, text, len, &err) < 0) {
 		cod_warn("compute", "publish %s seq=%llu: %s", m->type, (unsigned long long)m->seq,
@@ -378,7 +397,8 @@ void cod_compute_send_committed(struct cod_compute *c, uint64_t seq, const char 
 		return;
 	struct cod_cstore_msg m = {.seq = seq, .type = (char *)type, .payload = (char *)payload,
 				   .create_time = cod_now_ns()};
-	if (publish(c, &m) == 0)
+	cleanup_free char *capacity = capacity_text(c);
+	if (publish(c, &m, capacity) == 0)
 		c->disp_cursor = seq;
 }
 
@@ -392,6 +412,7 @@ void *cod_compute_disp_main(void *arg)
 			continue;
 		}
 		uint64_t after = c->disp_cursor, last = c->outbox_last, gen = c->session_gen;
+		cleanup_free char *capacity = capacity_text(c);
 		pthread_mutex_unlock(&c->lock);
 
 		struct cod_cstore_msg *msgs = NULL;
@@ -412,12 +433,13 @@ void *cod_compute_disp_main(void *arg)
 				const struct cod_cstore_msg *order[] = {&msgs[i + 1], &msgs[i], &msgs[i],
 									&msgs[i + 1]};
 				for (size_t k = 0; k < 4 && !failed; k++)
-					failed = publish(c, order[k]) < 0;
+					failed = publish(c, order[k], capacity) < 0;
 				if (!failed)
 					sent = msgs[++i].seq;
 				continue;
 			}
-			if (publish(c, &msgs[i]) < 0 || (c->fault_duplicate && publish(c, &msgs[i]) < 0))
+			if (publish(c, &msgs[i], capacity) < 0 ||
+			    (c->fault_duplicate && publish(c, &msgs[i], capacity) < 0))
 				failed = true;
 			else
 				sent = msgs[i].seq;

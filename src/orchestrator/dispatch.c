@@ -22,7 +22,8 @@
 /* The envelope of a stored message (heap text). */
 static char *encode(struct cod_orchestrator *o, const struct cod_outbox_msg *m, size_t *len)
 {
-	return cod_envelope_encode_text(m->type, m->seq, o->self.node_id, cod_now_ns(), m->payload, len);
+	return cod_envelope_encode_text(m->type, m->seq, o->self.node_id, cod_now_ns(), m->payload, NULL,
+					len);
 }
 
 /* Record that node_id has everything up to last, unless its position

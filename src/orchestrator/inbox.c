@@ -317,6 +317,13 @@ static void check_seq(struct cod_orchestrator *o, struct decoded *d, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (!d[i].env.type)
 			continue;
+		if (d[i].env.capacity) {
+			/* fresh whatever the message's sequence: it was
+			 * sent now, even when the message is a resend */
+			struct orch_node *ne = orch_node_find(o, d[i].it->node_id);
+			if (ne)
+				orch_node_capacity_locked(ne, d[i].env.capacity);
+		}
 		size_t k = 0;
 		while (k < nodes.n && strcmp(nodes.items[k], d[i].it->node_id))
 			k++;

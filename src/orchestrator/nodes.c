@@ -297,6 +297,16 @@ static void handshake(struct cod_orchestrator *o, const char *node_id, const cha
 		orch_node_event(o, node_id, true);
 }
 
+void orch_node_capacity_locked(struct orch_node *ne, const json_t *capacity)
+{
+	struct cod_compute_info *ci = &ne->state->info.compute;
+	resources_from_json(cod_json_iget(capacity, "AvailableCapacity"), &ci->available_capacity);
+	resources_from_json(cod_json_iget(capacity, "QueueUsedCapacity"), &ci->queue_capacity);
+	ci->running_executions = (int64_t)json_u64(capacity, "RunningExecutions");
+	ci->enqueued_executions = (int64_t)json_u64(capacity, "EnqueuedExecutions");
+	ne->dirty = true;
+}
+
 static void heartbeat(struct cod_orchestrator *o, const char *node_id, const char *reply_to, const json_t *payload)
 {
 	uint64_t node_last = json_u64(payload, "LastOrchestratorSeqNum");
@@ -314,11 +324,7 @@ static void heartbeat(struct cod_orchestrator *o, const char *node_id, const cha
 					    : "unknown or disconnected node; handshake again"));
 		return;
 	}
-	struct cod_compute_info *ci = &ne->state->info.compute;
-	resources_from_json(cod_json_iget(payload, "AvailableCapacity"), &ci->available_capacity);
-	resources_from_json(cod_json_iget(payload, "QueueUsedCapacity"), &ci->queue_capacity);
-	ci->running_executions = (int64_t)json_u64(payload, "RunningExecutions");
-	ci->enqueued_executions = (int64_t)json_u64(payload, "EnqueuedExecutions");
+	orch_node_capacity_locked(ne, payload);
 	ne->state->last_heartbeat = cod_now_ns();
 	ne->last_seen_ms = cod_mono_ms();
 	ne->dirty = true;

@@ -114,6 +114,9 @@ void orch_nodes_check(struct cod_orchestrator *o, bool persist_all);
 void orch_node_changed(void *arg, const char *node_id);
 /* Find a node (nodes_lock held). */
 struct orch_node *orch_node_find(struct cod_orchestrator *o, const char *node_id);
+/* What a node said it has free and queued, from a heartbeat's payload or
+ * a message's Capacity (nodes_lock held). */
+void orch_node_capacity_locked(struct orch_node *ne, const json_t *capacity);
 
 /* inbox.c */
 void orch_on_data(void *ctx, const char *subject, const char *reply, const char *data, size_t len);

@@ -102,7 +102,7 @@ static void add_string(struct cod_buf *b, const char *s)
 }
 
 char *cod_envelope_encode_text(const char *type, uint64_t seq, const char *source, int64_t time,
-			       const char *payload, size_t *len)
+			       const char *payload, const char *capacity, size_t *len)
 {
 	struct cod_buf b = COD_BUF_INIT;
 	cod_buf_addstr(&b, "{\"Type\":");
@@ -113,6 +113,10 @@ char *cod_envelope_encode_text(const char *type, uint64_t seq, const char *sourc
 	const char *p = payload ? payload : "";
 	p += strspn(p, " \t\r\n");
 	cod_buf_addstr(&b, *p == '{' ? p : "{}");
+	if (capacity && *capacity == '{') {
+		cod_buf_addstr(&b, ",\"Capacity\":");
+		cod_buf_addstr(&b, capacity);
+	}
 	cod_buf_addch(&b, '}');
 	return cod_buf_detach(&b, len);
 }
@@ -120,7 +124,8 @@ char *cod_envelope_encode_text(const char *type, uint64_t seq, const char *sourc
 char *cod_envelope_encode(const struct cod_envelope *env, size_t *len)
 {
 	cleanup_free char *payload = env->payload ? cod_json_dumps(env->payload, 0) : NULL;
-	return cod_envelope_encode_text(env->type, env->seq, env->source, env->time, payload, len);
+	cleanup_free char *capacity = env->capacity ? cod_json_dumps(env->capacity, 0) : NULL;
+	return cod_envelope_encode_text(env->type, env->seq, env->source, env->time, payload, capacity, len);
 }
 
 static int malformed(struct cod_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -144,7 +149,7 @@ int cod_envelope_decode(const char *data, size_t len, struct cod_envelope *out, 
 	if (!root)
 		return malformed(err, "%s (at byte %d)", jerr.text, jerr.position);
 	int rc = -1;
-	json_t *type, *seq, *source, *tm, *payload;
+	json_t *type, *seq, *source, *tm, *payload, *capacity;
 	if (!json_is_object(root)) {
 		malformed(err, "expected a JSON object");
 		goto out;
@@ -178,11 +183,17 @@ int cod_envelope_decode(const char *data, size_t len, struct cod_envelope *out, 
 		malformed(err, "Payload must be an object");
 		goto out;
 	}
+	capacity = cod_json_iget(root, "Capacity");
+	if (capacity && !json_is_null(capacity) && !json_is_object(capacity)) {
+		malformed(err, "Capacity must be an object");
+		goto out;
+	}
 	out->type = xstrdup(json_string_value(type));
 	out->seq = seq && json_is_integer(seq) ? (uint64_t)json_integer_value(seq) : 0;
 	out->source = xstrdup(source && json_is_string(source) ? json_string_value(source) : "");
 	out->time = tm && json_is_integer(tm) ? (int64_t)json_integer_value(tm) : 0;
 	out->payload = payload && json_is_object(payload) ? json_incref(payload) : json_object();
+	out->capacity = capacity && json_is_object(capacity) ? json_incref(capacity) : NULL;
 	rc = 0;
 out:
 	json_decref(root);
@@ -196,6 +207,7 @@ void cod_envelope_release(struct cod_envelope *env)
 	free(env->type);
 	free(env->source);
 	json_decref(env->payload);
+	json_decref(env->capacity);
 	memset(env, 0, sizeof(*env));
 }
 

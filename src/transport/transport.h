@@ -134,6 +134,10 @@ struct cod_envelope {
 	char *source; /* node ID of the sender */
 	int64_t time; /* Unix ns */
 	json_t *payload;
+	/* NULL, or what a compute node had free and queued when it sent the
+	 * message: the members of a heartbeat's payload (AvailableCapacity,
+	 * QueueUsedCapacity, RunningExecutions, EnqueuedExecutions) */
+	json_t *capacity;
 };
 
 /* COD_FAULT_DUPLICATE_MESSAGES (a test hook): whether this process's
@@ -144,9 +148,10 @@ bool cod_fault_duplicate_messages(const char *who);
 char *cod_envelope_encode(const struct cod_envelope *env, size_t *len);
 /* The same for a payload that is already JSON text (an object, as stored
  * in an outbox): it goes in as it is, without being parsed again; text
- * that is not an object is sent as {}. */
+ * that is not an object is sent as {}. capacity: NULL or an object's text,
+ * sent as the envelope's Capacity. */
 char *cod_envelope_encode_text(const char *type, uint64_t seq, const char *source, int64_t time,
-			       const char *payload, size_t *len);
+			       const char *payload, const char *capacity, size_t *len);
 /* Decode; a malformed envelope is COD_E_BAD_REQUEST naming what is wrong. */
 int cod_envelope_decode(const char *data, size_t len, struct cod_envelope *out, struct cod_error **err);
 void cod_envelope_release(struct cod_envelope *env);

@@ -218,11 +218,22 @@ static void test_envelope_round_trip(void **state)
 	cod_envelope_release(&got);
 	/* A stored payload goes in as its text; text that is not an object
 	 * goes as {}. */
-	cleanup_free char *t3 = cod_envelope_encode_text("RunResult", 9, "n-c", 5, " {\"A\":[1,2]}", NULL);
+	cleanup_free char *t3 =
+	    cod_envelope_encode_text("RunResult", 9, "n-c", 5, " {\"A\":[1,2]}", NULL, NULL);
 	assert_string_equal(t3, "{\"Type\":\"RunResult\",\"Seq\":9,\"Source\":\"n-c\",\"Time\":5,\"Payload\":{\"A\":[1,2]}}");
-	cleanup_free char *t4 = cod_envelope_encode_text("RunResult", 9, "n-c", 5, "[1]", NULL);
+	/* A compute node's capacity rides along as Capacity; none, none. */
+	cleanup_free char *tc =
+	    cod_envelope_encode_text("BidResult", 2, "n-c", 5, "{}", "{\"RunningExecutions\":3}", NULL);
+	assert_int_equal(cod_envelope_decode(tc, strlen(tc), &got, &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(got.capacity, "RunningExecutions")), 3);
+	cleanup_free char *tc2 = cod_envelope_encode(&got, NULL);
+	assert_non_null(strstr(tc2, "\"Capacity\":{\"RunningExecutions\":3}"));
+	cod_envelope_release(&got);
+	assert_null(strstr(t3, "Capacity"));
+	cleanup_free char *t4 = cod_envelope_encode_text("RunResult", 9, "n-c", 5, "[1]", NULL, NULL);
 	assert_int_equal(cod_envelope_decode(t4, strlen(t4), &got, &err), 0);
 	assert_int_equal(json_object_size(got.payload), 0);
+	assert_null(got.capacity);
 	cod_envelope_release(&got);
 	const char *lower = "{\"type\":\"BidResult\",\"seq\":3}";
 	assert_int_equal(cod_envelope_decode(lower, strlen(lower), &got, &err), 0);
@@ -251,6 +262,7 @@ static void test_envelope_malformed(void **state)
 	    {"{\"Type\":\"X\",\"Source\":1}", "Source must be a string"},
 	    {"{\"Type\":\"X\",\"Time\":\"now\"}", "Time must be an integer"},
 	    {"{\"Type\":\"X\",\"Payload\":[1]}", "Payload must be an object"},
+	    {"{\"Type\":\"X\",\"Capacity\":3}", "Capacity must be an object"},
 	    {"{\"Type\":\"X\",\"Type\":\"Y\"}", "malformed envelope"},
 	    {"{\"Type\":\"X\"", "malformed envelope"},
 	};

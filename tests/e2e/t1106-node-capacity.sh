@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The free capacity the orchestrator sees for a node (what its
+# over-subscription check and ranking use) follows the node's messages, not
+# only its heartbeats: with heartbeats an hour apart, the CPU a long job
+# holds shows as soon as the node answers the next bid, and comes back with
+# the last result.
+. "$(dirname "$0")/lib.sh"
+
+start_cluster_orchestrator -c Orchestrator.NodeManager.DisconnectTimeout=1h || { not_ok "orchestrator starts"; exit 1; }
+start_compute c1 -c Compute.Heartbeat.Interval=1h -c Compute.Heartbeat.InfoUpdateInterval=1h \
+	-c Compute.AllocatedCapacity.CPU=2
+wait_for "the compute node connects" 30 has_connected_nodes 1 || exit 1
+
+avail_cpu() { curl -s "$API/api/v1/orchestrator/nodes/c1" | jq -r '.Node.Info.ComputeNodeInfo.AvailableCapacity.CPU'; }
+avail_is() { [ "$(avail_cpu)" = "$1" ]; }
+noop_job() { # name cpu params-json
+	submit_json "{\"Job\": {\"Name\": \"$1\", \"Type\": \"batch\", \"Tasks\": [{\"Name\": \"main\",
+		\"Engine\": {\"Type\": \"noop\", \"Params\": $3}, \"Resources\": {\"CPU\": \"$2\"}}]}}"
+}
+
+expect_eq "an idle node: all of its CPU is free" "$(avail_cpu)" 2
+
+LONG=$(noop_job long 1 '{"Lines": 80, "Interval": "250ms"}')
+wait_for "the long job runs" 20 job_is "$LONG" Running
+SHORT=$(noop_job short 0.5 '{}')
+wait_for "a short job next to it completes" 20 job_is "$SHORT" Completed
+# the API reads node state the orchestrator persists every 5 s
+wait_for "the node's answers carried the CPU the long job holds (no heartbeat since)" 12 avail_is 1
+check "the long job still runs" job_is "$LONG" Running
+wait_for "the long job completes" 30 job_is "$LONG" Completed
+wait_for "its result gives the CPU back" 12 avail_is 2
