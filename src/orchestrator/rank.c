@@ -407,12 +407,13 @@ static void rank_one(const struct cod_sched_input *in, const struct exec_index *
 	if (rank_candidate(node, &v) < 0 || rank_engine(task, node, &v) < 0 ||
 	    rank_publisher(task, node, &v) < 0 || rank_storage(task, node, &v) < 0 ||
 	    rank_labels(in->job, node, &v) < 0 || rank_max_usage(need, node, &v) < 0 ||
-	    rank_oversubscription(need, node, in->cfg ? in->cfg->oversubscription : 1.0, &v) < 0 ||
 	    rank_previous(in, idx, node, &v) < 0) {
 		out->rank = -1;
 		out->reason = v.reason;
 		return;
 	}
+	/* last: a node unsuitable only by its load is told apart */
+	bool busy = rank_oversubscription(need, node, in->cfg ? in->cfg->oversubscription : 1.0, &v) < 0;
 	int requirements = v.points;
 	uint64_t local = local_input_bytes(task, node);
 	rank_locality(local, best_local, &v);
@@ -421,6 +422,13 @@ static void rank_one(const struct cod_sched_input *in, const struct exec_index *
 	int capacity = v.points - requirements - locality;
 	int j = jitter(in->seed, node->info.node_id);
 	v.points += j;
+	if (busy) {
+		out->rank = -1;
+		out->reason = v.reason;
+		out->busy = true;
+		out->busy_rank = v.points;
+		return;
+	}
 	out->rank = v.points;
 	/* The summary is formatted on demand (cod_node_rank_summary): the
 	 * scheduler ranks every node for every plan and reads none of them. */
@@ -449,6 +457,7 @@ char *cod_node_rank_summary(const struct cod_node_rank *r)
  * structures out of the comparisons. */
 struct sort_key {
 	const char *node_id;
+	int class; /* 2 suitable, 1 busy, 0 unsuitable */
 	int rank;
 	uint32_t index;
 };
@@ -456,6 +465,8 @@ struct sort_key {
 static int cmp_key(const void *a, const void *b)
 {
 	const struct sort_key *x = a, *y = b;
+	if (x->class != y->class)
+		return x->class > y->class ? -1 : 1;
 	if (x->rank != y->rank)
 		return x->rank > y->rank ? -1 : 1;
 	return strcmp(x->node_id, y->node_id);
@@ -467,7 +478,13 @@ static struct cod_node_rank *sort_ranks(struct cod_node_rank *ranks, size_t coun
 	struct sort_key *keys = xcalloc(count ? count : 1, sizeof(*keys));
 	for (size_t i = 0; i < count; i++) {
 		const char *id = ranks[i].node->info.node_id;
-		keys[i] = (struct sort_key){.node_id = id ? id : "", .rank = ranks[i].rank, .index = (uint32_t)i};
+		const struct cod_node_rank *r = &ranks[i];
+		keys[i] = (struct sort_key){.node_id = id ? id : "",
+					    .class = r->rank >= 0 ? 2
+						     : r->busy	  ? 1
+								  : 0,
+					    .rank = r->busy ? r->busy_rank : r->rank,
+					    .index = (uint32_t)i};
 	}
 	qsort(keys, count, sizeof(*keys), cmp_key);
 	struct cod_node_rank *sorted = xcalloc(count ? count : 1, sizeof(*sorted));

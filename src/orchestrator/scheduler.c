@@ -419,6 +419,7 @@ struct ranking {
 	size_t n;
 	size_t candidates; /* approved, connected compute nodes */
 	size_t suitable;
+	size_t busy; /* unsuitable only by over-subscription; sorted after the suitable */
 };
 
 static void ranking_release(struct ranking *r)
@@ -456,6 +457,8 @@ static int rank(struct sched *s, struct ranking *out, struct cod_error **err)
 			out->candidates++;
 		if (out->ranks[i].rank >= 0)
 			out->suitable++;
+		else if (out->ranks[i].busy)
+			out->busy++;
 	}
 	return 0;
 }
@@ -659,15 +662,22 @@ static void place_partitions(struct sched *s, const struct partition *parts, int
 		free(placeable);
 		return;
 	}
-	size_t fit = r.suitable < needed ? r.suitable : needed;
+	/* Nodes that are only busy (over-subscribed) delay a job, never
+	 * fail it: within QueueTimeout it waits for a node with room, as in
+	 * Bacalhau; where it would fail instead, it goes to the least busy
+	 * of them, which queues it. */
+	size_t usable = r.suitable + (queue_allowed(s) ? 0 : r.busy);
+	size_t fit = usable < needed ? usable : needed;
 	size_t limit = rate_limit(s);
 	size_t place = fit < limit ? fit : limit;
-	/* suitable nodes sort first */
+	/* suitable nodes sort first, the busy ones next */
 	for (size_t k = 0; k < place; k++)
-		new_exec(s, r.ranks[k].node->info.node_id, placeable[k], COD_DESIRED_PENDING, "scheduled");
+		new_exec(s, r.ranks[k].node->info.node_id, placeable[k], COD_DESIRED_PENDING,
+			 k < r.suitable ? "scheduled"
+					: "scheduled on a busy node (over-subscribed; it queues the job)");
 	if (place < fit)
 		add_eval(s, "exec-limit", s->now, "rate limit: more executions to create");
-	if (r.suitable < needed)
+	if (usable < needed)
 		queue_or_fail(s, &r, needed, place > 0);
 	ranking_release(&r);
 	free(placeable);

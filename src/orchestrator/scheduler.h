@@ -103,6 +103,11 @@ struct cod_node_rank {
 	int rank;      /* < 0: unsuitable */
 	char *reason;  /* why unsuitable; NULL for a suitable node; owned */
 	struct cod_rank_points points;  /* suitable nodes only */
+	/* Unsuitable only because it is over-subscribed: busy_rank is the
+	 * rank it would have (such nodes sort after the suitable ones, the
+	 * least busy first; a scheduler may use them rather than fail). */
+	bool busy;
+	int busy_rank;
 };
 
 /*
@@ -116,13 +121,11 @@ struct cod_node_rank {
  * inventory holds, relative to the node that holds most; cod_storage_
  * inventory_bytes()); available capacity (up to 80 + 20 for an empty
  * queue); random jitter from seed. Sorted by rank,
- * best first (ties by node ID). The caller frees with cod_node_ranks_free().
- * Previous executions are judged per job version: only the current
- * version's runs and rejections count (a live execution of any version
- * excludes the node), and for daemon and ops jobs runs never exclude
- * (docs/scheduler.md). An unsuitable node's reason says why; a suitable
- * node's points say how its rank adds up. Fails only for a job without a
- * task or with unparseable resources.
+ * best first (ties by node ID), then the busy nodes by busy_rank. The caller frees with
+ * cod_node_ranks_free(). Previous executions are judged per job version: only the current version's runs and
+ * rejections count (a live execution of any version excludes the node), and for daemon and ops jobs runs
+ * never exclude (docs/scheduler.md). An unsuitable node's reason says why; a suitable node's points say how
+ * its rank adds up. Fails only for a job without a task or with unparseable resources.
  */
 int cod_rank_nodes(const struct cod_sched_input *in, struct cod_node_rank **out, size_t *n,
 		   struct cod_error **err);

@@ -336,6 +336,43 @@ static void test_oversubscription(void **state)
 	ci->available_capacity.memory = 0;
 	ci->queue_capacity.memory = 8 * GiB;
 	assert_unsuitable(&f, "n-1", "node is over-subscribed (memory)");
+	assert_true(rank_of(&f, "n-1")->busy);
+	fx_release(&f);
+}
+
+/* A node unsuitable only by its load is busy: sorted after the suitable
+ * nodes, the least busy first, before nodes that cannot run the job. */
+static void test_busy_nodes(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fx_init(&f, job_from(NULL, NULL, NULL));
+	fx_node(&f, "n-free");
+	struct cod_node_state *a = fx_node(&f, "n-busy"), *b = fx_node(&f, "n-busier"),
+			      *c = fx_node(&f, "n-no");
+	a->info.compute.available_capacity.cpu = 1;
+	a->info.compute.queue_capacity.cpu = 7;
+	b->info.compute.available_capacity.cpu = 0;
+	b->info.compute.queue_capacity.cpu = 8;
+	c->info.compute.available_capacity.cpu = 0;
+	c->info.compute.queue_capacity.cpu = 8;
+	free(c->info.compute.engines.items[0]);
+	c->info.compute.engines.items[0] = xstrdup("wasm"); /* cannot run it, busy or not */
+	fx_rank(&f);
+	assert_int_equal(f.n, 4);
+	assert_string_equal(f.ranks[0].node->info.node_id, "n-free");
+	assert_true(f.ranks[0].rank >= 0);
+	assert_false(f.ranks[0].busy);
+	assert_string_equal(f.ranks[1].node->info.node_id, "n-busy");
+	assert_string_equal(f.ranks[2].node->info.node_id, "n-busier");
+	for (int i = 1; i <= 2; i++) {
+		assert_int_equal(f.ranks[i].rank, -1);
+		assert_true(f.ranks[i].busy);
+		assert_string_equal(f.ranks[i].reason, "node is over-subscribed (cpu)");
+	}
+	assert_true(f.ranks[1].busy_rank > f.ranks[2].busy_rank);
+	assert_string_equal(f.ranks[3].node->info.node_id, "n-no");
+	assert_false(f.ranks[3].busy);
 	fx_release(&f);
 }
 
@@ -556,6 +593,7 @@ int main(void)
 	    cmocka_unit_test(test_label_constraints),
 	    cmocka_unit_test(test_max_job_size),
 	    cmocka_unit_test(test_oversubscription),
+	    cmocka_unit_test(test_busy_nodes),
 	    cmocka_unit_test(test_previous_executions),
 	    cmocka_unit_test(test_previous_executions_order),
 	    cmocka_unit_test(test_previous_executions_daemon),

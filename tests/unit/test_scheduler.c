@@ -661,6 +661,54 @@ static void test_queue_timeout_expires(void **state)
 	world_release(&w);
 }
 
+/* Busy (over-subscribed) nodes delay a job, never fail it: within
+ * QueueTimeout it waits for room; where it would fail, the least busy
+ * node gets it (and queues it). */
+static void test_busy_nodes_delay_never_fail(void **state)
+{
+	(void)state;
+	struct world w;
+	world_init(&w, make_job("batch", 2, "docker", NULL, NULL), 3);
+	/* job 1 CPU; used + queued + 1 > 8 on all three; n-2 least busy */
+	node(&w, "n-1")->info.compute.queue_capacity.cpu = 8;
+	node(&w, "n-2")->info.compute.queue_capacity.cpu = 7.5;
+	node(&w, "n-3")->info.compute.queue_capacity.cpu = 9;
+	node(&w, "n-3")->info.compute.engines.items[0][0] = 'x'; /* no docker: cannot run it at all */
+	run(&w);
+	assert_false(w.plan.set_job_state && w.plan.job_state == COD_JOB_FAILED);
+	assert_int_equal(w.plan.n_new, 2);
+	assert_string_equal(w.plan.new_execs[0]->node_id, "n-2");
+	assert_string_equal(w.plan.new_execs[1]->node_id, "n-1");
+	assert_null(eval_of(&w, "job-queue"));
+	world_release(&w);
+
+	/* three partitions, two nodes that could run them: fails as before,
+	 * naming the busy nodes */
+	world_init(&w, make_job("batch", 3, "docker", NULL, NULL), 3);
+	node(&w, "n-1")->info.compute.queue_capacity.cpu = 8;
+	node(&w, "n-2")->info.compute.queue_capacity.cpu = 8;
+	node(&w, "n-3")->info.compute.engines.items[0][0] = 'x';
+	run(&w);
+	assert_job_state(&w, COD_JOB_FAILED);
+	assert_contains(w.plan.job_message, "node n-1: node is over-subscribed (cpu)");
+	world_release(&w);
+
+	/* with QueueTimeout it waits for room instead, as in Bacalhau */
+	world_init(&w, make_job("batch", 1, "docker", ",\"Timeouts\":{\"QueueTimeout\":60}", NULL), 1);
+	node(&w, "n-1")->info.compute.queue_capacity.cpu = 8;
+	run(&w);
+	assert_int_equal(w.plan.n_new, 0);
+	assert_job_state(&w, COD_JOB_QUEUED);
+	assert_contains(w.plan.job_message, "node n-1: node is over-subscribed (cpu)");
+	/* and once QueueTimeout passed, the busy node gets it */
+	w.now = T0 + 60 * S;
+	w.job->state.type = COD_JOB_QUEUED;
+	run(&w);
+	assert_int_equal(w.plan.n_new, 1);
+	assert_false(w.plan.set_job_state && w.plan.job_state == COD_JOB_FAILED);
+	world_release(&w);
+}
+
 static void test_queue_partial_placement(void **state)
 {
 	(void)state;
@@ -1311,6 +1359,7 @@ int main(void)
 	    cmocka_unit_test(test_queue_timeout_queues_then_places),
 	    cmocka_unit_test(test_queue_timeout_expires),
 	    cmocka_unit_test(test_queue_partial_placement),
+	    cmocka_unit_test(test_busy_nodes_delay_never_fail),
 	    cmocka_unit_test(test_total_timeout_fails_job),
 	    cmocka_unit_test(test_execution_timeout_fails_execution),
 	    cmocka_unit_test(test_update_stops_old_versions),
