@@ -32,6 +32,13 @@ int64_t cod_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+void cod_thread_name(const char *name)
+{
+	char n[16];
+	snprintf(n, sizeof(n), "%s", name);
+	pthread_setname_np(pthread_self(), n);
+}
+
 void cod_cond_init_mono(pthread_cond_t *cond)
 {
 	pthread_condattr_t attr;

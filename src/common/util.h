@@ -16,6 +16,9 @@
 int64_t cod_now_ns(void);
 /* Monotonic milliseconds, for deadlines. */
 int64_t cod_mono_ms(void);
+/* Name the calling thread (at most 15 characters are kept), for top -H,
+ * perf and gdb. */
+void cod_thread_name(const char *name);
 /* A condition variable whose timed waits run on CLOCK_MONOTONIC, so that
  * setting the wall clock neither stretches nor cuts a wait. */
 void cod_cond_init_mono(pthread_cond_t *cond);

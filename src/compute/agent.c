@@ -847,6 +847,7 @@ static void *runner_main(void *arg)
 /* A runner thread: runs queued executions until the node stops. */
 static void *runner_thread(void *arg)
 {
+	cod_thread_name("cod-runner");
 	struct cod_compute *c = arg;
 	struct compute_runners *rs = &c->runners;
 	pthread_mutex_lock(&c->lock);
@@ -1089,6 +1090,7 @@ void cod_compute_tick(struct cod_compute *c)
 
 static void *agent_main(void *arg)
 {
+	cod_thread_name("cod-agent");
 	struct cod_compute *c = arg;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {

@@ -603,6 +603,7 @@ static void handle(struct cod_log_server *srv, const struct log_req *q)
 
 static void *server_main(void *arg)
 {
+	cod_thread_name("cod-logs");
 	struct cod_log_server *srv = arg;
 	pthread_mutex_lock(&srv->lock);
 	/* Stopping, the streams get a moment to drain: their executions are

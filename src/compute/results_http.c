@@ -314,6 +314,7 @@ static char *self_check(const struct cod_results_server *s, const char *adv)
  * listening socket to libmicrohttpd. */
 static void *watch(void *arg)
 {
+	cod_thread_name("cod-results");
 	struct cod_results_server *s = arg;
 	struct pollfd p[2] = {{.fd = s->listen_fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
 	for (;;) {

@@ -315,6 +315,7 @@ static void wait_until(struct cod_compute *c, pthread_cond_t *cond, int64_t dead
 
 void *cod_compute_ctrl_main(void *arg)
 {
+	cod_thread_name("cod-session");
 	struct cod_compute *c = arg;
 	int64_t backoff = HANDSHAKE_BACKOFF_MIN_MS, retry_at = 0, next_hb = 0, next_info = 0, last_info = 0;
 	int attempt = 0, hb_failures = 0;
@@ -404,6 +405,7 @@ void cod_compute_send_committed(struct cod_compute *c, uint64_t seq, const char 
 
 void *cod_compute_disp_main(void *arg)
 {
+	cod_thread_name("cod-dispatch");
 	struct cod_compute *c = arg;
 	pthread_mutex_lock(&c->lock);
 	while (!c->disp_stop) {

@@ -146,6 +146,7 @@ void orch_send_committed(struct cod_orchestrator *o, const struct cod_outbox_msg
 
 void *orch_dispatch_main(void *arg)
 {
+	cod_thread_name("cod-dispatch");
 	struct cod_orchestrator *o = arg;
 	for (;;) {
 		/* a kick, or once a second in case one was missed */

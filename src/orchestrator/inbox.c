@@ -479,6 +479,7 @@ done:
 
 void *orch_inbox_main(void *arg)
 {
+	cod_thread_name("cod-inbox");
 	struct cod_orchestrator *o = arg;
 	struct decoded d[BATCH_MAX];
 	for (;;) {

@@ -740,6 +740,7 @@ static bool all_done(const struct cod_log_stream *s)
 
 static void *stream_main(void *arg)
 {
+	cod_thread_name("cod-logstream");
 	struct cod_log_stream *s = arg;
 	struct cod_log_proxy *p = s->p;
 	struct cod_error *err = NULL;

@@ -247,6 +247,7 @@ static bool wait_stopping(struct cod_orchestrator *o, int64_t ms)
 
 static void *housekeeping_main(void *arg)
 {
+	cod_thread_name("cod-housekeep");
 	struct cod_orchestrator *o = arg;
 	int64_t next_timeouts = cod_mono_ms() + o->cfg->orch_housekeeping_interval_ms;
 	int64_t next_persist = cod_mono_ms() + 5000;

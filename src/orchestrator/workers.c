@@ -476,6 +476,7 @@ void orch_submission_done(void *arg, void *plan, bool ok)
 
 void *orch_worker_main(void *arg)
 {
+	cod_thread_name("cod-worker");
 	struct cod_orchestrator *o = arg;
 	struct orch_work ws[PLAN_BATCH];
 	for (;;) {

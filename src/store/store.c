@@ -973,6 +973,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
  * writer; frames it cannot copy yet are copied the next time. */
 static void *checkpointer_main(void *arg)
 {
+	cod_thread_name("cod-checkpoint");
 	struct cod_store *store = arg;
 	pthread_mutex_lock(&store->ckpt_lock);
 	for (;;) {

@@ -358,6 +358,7 @@ static bool nap(struct cod_natsd *d, int64_t ms)
 
 static void *supervise(void *arg)
 {
+	cod_thread_name("cod-natsd");
 	struct cod_natsd *d = arg;
 	int64_t backoff = BACKOFF_MIN_MS;
 	for (;;) {
