@@ -24,4 +24,8 @@ J=$(submit_json "$(docker_job cancel "{\"Image\":\"$BB\",\"Parameters\":[\"sleep
 wait_for "a long job runs on runc" 60 bash -c "[ \"\$(curl -s $API/api/v1/orchestrator/jobs/$J/executions | jq -r '.Items[0].ComputeState.StateType')\" = 6 ]"
 run_cod job stop "$J"
 wait_for "the job is stopped" 30 job_is "$J" Stopped
-wait_for "its process is gone" 30 bash -c "! pgrep -f '^sleep 400\$' >/dev/null"
+wait_for "its process is gone" 30 bash -c "! pgrep -f '^sleep 400\$' >/dev/null" || {
+	# what the node did with the cancel, for the log
+	pgrep -af '^sleep 400$' | sed 's/^/# /'
+	grep -E "cancel|Cancel|kill|oci" "$TEST_TMP/c1.log" | tail -20 | sed 's/^/# /'
+}
