@@ -52,6 +52,11 @@ struct cod_api_ctx {
 	void (*submission_done)(void *arg, void *plan, bool ok);
 	/* Called after a node's membership changed or it was deleted. */
 	void (*on_node_change)(void *arg, const char *node_id);
+	/* Overlay on a node read from the store what the orchestrator knows
+	 * of it now and persists only every few seconds (free and queued
+	 * capacity, running and enqueued executions, last heartbeat); NULL:
+	 * nodes are shown as stored. */
+	void (*node_live)(void *arg, struct cod_node_state *node);
 	void *hook_arg;
 	/* Log streams of jobs (orchestrator/logs.h); NULL where there is no
 	 * cluster: the logs endpoint then answers 503. */

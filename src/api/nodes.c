@@ -83,6 +83,8 @@ static int list(struct cod_api_request *req, json_t **out, struct cod_error **er
 		cod_selector_release(&sel);
 		return -1;
 	}
+	for (size_t i = 0; i < n && req->ctx->node_live; i++)
+		req->ctx->node_live(req->ctx->hook_arg, nodes[i]);
 	qsort_r(nodes, n, sizeof(*nodes), cmp_nodes, (void *)(order && *order ? order : "id"));
 	json_t *items = json_array();
 	size_t emitted = 0;
@@ -113,6 +115,8 @@ static int get(struct cod_api_request *req, json_t **out, struct cod_error **err
 	struct cod_node_state *node = NULL;
 	if (cod_store_get_node(req->ctx->store, cod_api_param(req, "id"), &node, err) < 0)
 		return -1;
+	if (req->ctx->node_live)
+		req->ctx->node_live(req->ctx->hook_arg, node);
 	*out = json_pack("{s:o}", "Node", cod_node_to_json(node));
 	cod_node_free(node);
 	return 0;

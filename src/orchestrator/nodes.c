@@ -478,6 +478,25 @@ void orch_nodes_check(struct cod_orchestrator *o, bool persist_all)
 	cod_strlist_release(&lost);
 }
 
+void orch_node_live(void *arg, struct cod_node_state *node)
+{
+	struct cod_orchestrator *o = arg;
+	if (!node->info.node_id)
+		return;
+	pthread_mutex_lock(&o->nodes_lock);
+	const struct orch_node *ne = orch_node_find(o, node->info.node_id);
+	if (ne) {
+		const struct cod_compute_info *live = &ne->state->info.compute;
+		struct cod_compute_info *ci = &node->info.compute;
+		ci->available_capacity = live->available_capacity;
+		ci->queue_capacity = live->queue_capacity;
+		ci->running_executions = live->running_executions;
+		ci->enqueued_executions = live->enqueued_executions;
+		node->last_heartbeat = ne->state->last_heartbeat;
+	}
+	pthread_mutex_unlock(&o->nodes_lock);
+}
+
 void orch_node_changed(void *arg, const char *node_id)
 {
 	struct cod_orchestrator *o = arg;

@@ -388,6 +388,7 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	o->ctx.plan_submission = orch_plan_submission;
 	o->ctx.submission_done = orch_submission_done;
 	o->ctx.on_node_change = orch_node_changed;
+	o->ctx.node_live = orch_node_live;
 	o->ctx.hook_arg = o;
 	if (cod_api_start(&o->ctx, cfg->api_host, (int)cfg->api_port, (int)cfg->api_threads, (size_t)cfg->api_max_body,
 			  &o->api, err) < 0)

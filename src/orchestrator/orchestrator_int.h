@@ -112,6 +112,8 @@ void orch_nodes_snapshot(struct cod_orchestrator *o, struct cod_node_state ***ou
 void orch_nodes_check(struct cod_orchestrator *o, bool persist_all);
 /* The API changed a node's membership or deleted it: reload it. */
 void orch_node_changed(void *arg, const char *node_id);
+/* The API's node_live hook (api.h). */
+void orch_node_live(void *arg, struct cod_node_state *node);
 /* Find a node (nodes_lock held). */
 struct orch_node *orch_node_find(struct cod_orchestrator *o, const char *node_id);
 /* What a node said it has free and queued, from a heartbeat's payload or
