@@ -673,8 +673,7 @@ static void place_partitions(struct sched *s, const struct partition *parts, int
 	/* suitable nodes sort first, the busy ones next */
 	for (size_t k = 0; k < place; k++)
 		new_exec(s, r.ranks[k].node->info.node_id, placeable[k], COD_DESIRED_PENDING,
-			 k < r.suitable ? "scheduled"
-					: "scheduled on a busy node (over-subscribed; it queues the job)");
+			 k < r.suitable ? "scheduled" : COD_SCHED_BUSY_MESSAGE);
 	if (place < fit)
 		add_eval(s, "exec-limit", s->now, "rate limit: more executions to create");
 	if (usable < needed)

@@ -98,6 +98,10 @@ struct cod_rank_points {
 	uint64_t local_bytes;  /* the job's input bytes the node holds */
 };
 
+/* The desired-state message of an execution placed on a busy node (one
+ * unsuitable only because it is over-subscribed; docs/scheduler.md). */
+#define COD_SCHED_BUSY_MESSAGE "scheduled on a busy node (over-subscribed; it queues the job)"
+
 struct cod_node_rank {
 	const struct cod_node_state *node;
 	int rank;      /* < 0: unsuitable */

@@ -119,7 +119,9 @@ static int apply_plan(struct cod_store_tx *tx, struct orch_work *w, struct orch_
 		struct cod_execution *e = plan->new_execs[i];
 		rc = cod_store_tx_put_execution(tx, e, err);
 		if (rc == 0) {
-			cleanup_free char *msg = xasprintf("scheduled on node %s", e->node_id);
+			bool busy = e->desired_state.message && !strcmp(e->desired_state.message, COD_SCHED_BUSY_MESSAGE);
+			cleanup_free char *msg = xasprintf("scheduled on node %s%s", e->node_id,
+							   busy ? ", which is busy (over-subscribed) and queues it" : "");
 			rc = exec_event(tx, e, COD_EXEC_UNDEFINED, msg, err);
 		}
 		if (rc == 0)

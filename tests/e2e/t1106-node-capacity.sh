@@ -4,7 +4,9 @@
 # only its heartbeats: with heartbeats an hour apart, the CPU a long job
 # holds shows as soon as the node answers the next bid, and comes back with
 # the last result; the nodes API shows that live view, not the node state
-# the orchestrator persists every few seconds.
+# the orchestrator persists every few seconds. A job that finds the node
+# over-subscribed (busy) is not failed with QueueTimeout 0: the node gets
+# it anyway, queues it and runs it when the long job is done.
 . "$(dirname "$0")/lib.sh"
 
 start_cluster_orchestrator -c Orchestrator.NodeManager.DisconnectTimeout=1h || { not_ok "orchestrator starts"; exit 1; }
@@ -21,15 +23,23 @@ noop_job() { # name cpu params-json
 
 expect_eq "an idle node: all of its CPU is free" "$(avail_cpu)" 2
 
-LONG=$(noop_job long 1 '{"Lines": 80, "Interval": "250ms"}')
+LONG=$(noop_job long 1.5 '{"Lines": 80, "Interval": "250ms"}')
 wait_for "the long job runs" 20 job_is "$LONG" Running
 SHORT=$(noop_job short 0.5 '{}')
 wait_for "a short job next to it completes" 20 job_is "$SHORT" Completed
 # the job's result was processed, so was the capacity its message carried
-expect_eq "the node's answers carried the CPU the long job holds (no heartbeat since)" "$(avail_cpu)" 1
+expect_eq "the node's answers carried the CPU the long job holds (no heartbeat since)" "$(avail_cpu)" 0.5
 check "the long job still runs" job_is "$LONG" Running
 run_cod node list --output json
 expect_eq "node list shows the same live view" \
-	"$(jq_of '.[] | select(.Info.NodeID == "c1") | .Info.ComputeNodeInfo.AvailableCapacity.CPU' "$OUT")" 1
+	"$(jq_of '.[] | select(.Info.NodeID == "c1") | .Info.ComputeNodeInfo.AvailableCapacity.CPU' "$OUT")" 0.5
+
+# 1.5 used + 2 asked > 2 x 1.5 (OverSubscriptionFactor): the node is busy
+BIG=$(noop_job big 2 '{}')
+wait_for "a job that finds the node busy is placed on it, not failed" 10 \
+	bash -c "curl -s $API/api/v1/orchestrator/jobs/$BIG/history | grep -q 'scheduled on node c1, which is busy'"
+check "it waits in the node's queue while the long job runs" bash -c \
+	"[ \"\$(curl -s $API/api/v1/orchestrator/jobs/$BIG | jq -r .Job.State.StateType)\" != Failed ]"
 wait_for "the long job completes" 30 job_is "$LONG" Completed
-expect_eq "its result gave the CPU back" "$(avail_cpu)" 2
+wait_for "then the queued job runs and completes" 20 job_is "$BIG" Completed
+expect_eq "the results gave the CPU back" "$(avail_cpu)" 2
