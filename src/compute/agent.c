@@ -614,20 +614,6 @@ static int open_stream_log(void *arg, struct cod_executor_output *o)
 	return fd;
 }
 
-/* A run again in the same directory (a service restarted with its node)
- * starts with no logs: files appear as the new run writes. */
-static void forget_logs(const char *logs)
-{
-	struct stat st;
-	if (stat(logs, &st) < 0)
-		return;
-	static const char *const names[] = {"index", "stdout", "stderr"};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		cleanup_free char *f = xasprintf("%s/%s", logs, names[i]);
-		unlink(f);
-	}
-}
-
 /* A results file; no fsync: a node that crashes fails the execution. */
 static void write_small(const char *path, const char *text)
 {
@@ -766,7 +752,6 @@ static int pipeline(struct compute_running *r, struct cod_error **err)
 			return -1;
 	}
 	r->run.results_dir = r->results_dir = xstrdup(results);
-	forget_logs(logs);
 	r->log_taps[0] = (struct cod_log_tap){.fd = -1, .type = COD_LOG_STDOUT};
 	r->log_taps[1] = (struct cod_log_tap){.fd = -1, .type = COD_LOG_STDERR};
 	r->run.out.open = r->run.err.open = open_stream_log;
@@ -1174,6 +1159,18 @@ static void on_state(void *ctx, bool connected)
 
 /* ------------------------------------------------------------ recovery */
 
+/* A daemon or service execution restarted with its node runs again in
+ * its directory: it starts with no logs (log files appear as the new run
+ * writes, so the old ones must go first). */
+static void forget_logs(const struct cod_compute *c, const char *execution_id)
+{
+	static const char *const names[] = {"index", "stdout", "stderr"};
+	for (size_t i = 0; i < COD_ARRAY_SIZE(names); i++) {
+		cleanup_free char *f = xasprintf("%s/executions/%s/logs/%s", c->dir, execution_id, names[i]);
+		unlink(f);
+	}
+}
+
 static int recover(struct cod_compute *c, struct cod_error **err)
 {
 	struct cod_execution **list = NULL;
@@ -1192,8 +1189,10 @@ static int recover(struct cod_compute *c, struct cod_error **err)
 			    set_state(c, e, COD_EXEC_BID_ACCEPTED, "restarting after the node restarted",
 				      NULL, NULL, 0) < 0)
 				rc = -1;
-			else
+			else {
+				forget_logs(c, e->id);
 				enqueue(c, e);
+			}
 			restarted++;
 		} else {
 			if (set_state(c, e, COD_EXEC_FAILED, RESTART_FAILED_MSG, COD_MSG_COMPUTE_ERROR,

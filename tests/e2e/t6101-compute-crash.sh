@@ -35,3 +35,19 @@ wait_for "the job completes after the restart" 60 job_is "$J2" Completed
 EX=$(executions "$J2")
 expect_eq "the interrupted execution failed" "$(jq_of '[.[] | select(.ComputeState.StateType == 10)] | length' "$EX")" 1
 expect_eq "its retry completed" "$(jq_of '[.[] | select(.ComputeState.StateType == 9)] | length' "$EX")" 1
+
+# a daemon restarted with its node runs again in its directory, without the
+# old run's logs: its first output comes after a 5 s sleep, so for that long
+# the restarted run has written nothing
+D=$(submit_json '{"Job": {"Name": "restarted-daemon", "Type": "daemon", "Constraints": [{"Key": "slot", "Operator": "=", "Values": ["second"]}],
+	"Tasks": [{"Name": "main", "Engine": {"Type": "noop", "Params": {"Sleep": "5s", "Lines": 1000, "Interval": "1s"}}}]}}')
+DEXEC=
+daemon_exec() { DEXEC=$(jq -r '[.[] | select(.NodeID == "n2")][0].ID // empty' <<<"$(executions "$D")"); [ -n "$DEXEC" ]; }
+wait_for "the daemon is placed on n2" 30 daemon_exec
+DLOG="$TEST_TMP/n2/compute/executions/$DEXEC/logs/stdout"
+wait_for "its first run writes a line" 30 test -s "$DLOG"
+kill_compute n2
+start_compute n2 -c Labels=slot=second
+wait_for "n2 comes back" 30 grep -q "daemon/service executions restarted" "$TEST_TMP/n2.log"
+check "the restarted run starts without the old run's log" test ! -e "$DLOG"
+wait_for "and writes its own" 30 test -s "$DLOG"
