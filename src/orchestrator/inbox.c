@@ -313,23 +313,18 @@ static void check_seq(struct cod_orchestrator *o, struct decoded *d, size_t n)
 	struct cod_strlist nodes = {0};
 	uint64_t last[BATCH_MAX];
 	bool known[BATCH_MAX];
+	const json_t *capacity[BATCH_MAX]; /* each node's latest in the batch */
 	pthread_mutex_lock(&o->nodes_lock);
 	for (size_t i = 0; i < n; i++) {
 		if (!d[i].env.type)
 			continue;
-		if (d[i].env.capacity) {
-			/* fresh whatever the message's sequence: it was
-			 * sent now, even when the message is a resend */
-			struct orch_node *ne = orch_node_find(o, d[i].it->node_id);
-			if (ne)
-				orch_node_capacity_locked(ne, d[i].env.capacity);
-		}
 		size_t k = 0;
 		while (k < nodes.n && strcmp(nodes.items[k], d[i].it->node_id))
 			k++;
 		if (k == nodes.n) {
 			struct orch_node *ne = orch_node_find(o, d[i].it->node_id);
 			cod_strlist_add(&nodes, d[i].it->node_id);
+			capacity[k] = NULL;
 			known[k] = ne && ne->compute_seq_known;
 			last[k] = ne ? ne->last_compute_seq : 0;
 			if (!ne) {
@@ -338,6 +333,10 @@ static void check_seq(struct cod_orchestrator *o, struct decoded *d, size_t n)
 				last[k] = UINT64_MAX; /* drop everything from it */
 			}
 		}
+		/* a node's capacity is as fresh as its message was sent, even
+		 * a resent one; the batch holds them in the order sent */
+		if (d[i].env.capacity)
+			capacity[k] = d[i].env.capacity;
 		const char *drop = NULL;
 		if (known[k] && d[i].env.seq <= last[k])
 			drop = "duplicate";
@@ -351,6 +350,11 @@ static void check_seq(struct cod_orchestrator *o, struct decoded *d, size_t n)
 		d[i].take = true;
 		known[k] = true;
 		last[k] = d[i].env.seq;
+	}
+	for (size_t k = 0; k < nodes.n; k++) {
+		struct orch_node *ne = capacity[k] ? orch_node_find(o, nodes.items[k]) : NULL;
+		if (ne)
+			orch_node_capacity_locked(ne, capacity[k]);
 	}
 	pthread_mutex_unlock(&o->nodes_lock);
 	cod_strlist_release(&nodes);

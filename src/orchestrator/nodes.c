@@ -324,10 +324,9 @@ static void heartbeat(struct cod_orchestrator *o, const char *node_id, const cha
 					    : "unknown or disconnected node; handshake again"));
 		return;
 	}
-	orch_node_capacity_locked(ne, payload);
+	orch_node_capacity_locked(ne, payload); /* marks ne dirty */
 	ne->state->last_heartbeat = cod_now_ns();
 	ne->last_seen_ms = cod_mono_ms();
-	ne->dirty = true;
 	bool ack = node_last > ne->acked_seq;
 	if (ack)
 		ne->acked_seq = node_last;

@@ -331,11 +331,9 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	o->sched_cfg.queue_backoff_ms = cfg->orch_queue_backoff_ms;
 	o->sched_cfg.retry_attempts = cfg->orch_retry_attempts;
 	o->sched_cfg.retry_backoff_ms = cfg->orch_retry_backoff_ms;
-	/* Bacalhau's NodeOverSubscriptionFactor: room for a node's queue. The
-	 * capacity it is checked against is the node's last heartbeat, up to
-	 * 15 s old; with 1.0, a heartbeat that caught a node with its slots
-	 * full kept every job off it until the next one, and failed the jobs
-	 * that came while all nodes' last heartbeats looked so. */
+	/* Bacalhau's NodeOverSubscriptionFactor: room for a node's queue
+	 * beyond its capacity (as of the node's last message; a node beyond
+	 * it is busy, docs/scheduler.md). */
 	o->sched_cfg.oversubscription = 1.5;
 	o->sched_cfg.max_execs_per_eval = 0;
 

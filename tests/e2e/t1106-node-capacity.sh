@@ -15,7 +15,7 @@ start_compute c1 -c Compute.Heartbeat.Interval=1h -c Compute.Heartbeat.InfoUpdat
 wait_for "the compute node connects" 30 has_connected_nodes 1 || exit 1
 
 avail_cpu() { curl -s "$API/api/v1/orchestrator/nodes/c1" | jq -r '.Node.Info.ComputeNodeInfo.AvailableCapacity.CPU'; }
-avail_is() { [ "$(avail_cpu)" = "$1" ]; }
+exec_state_is() { [ "$(exec_field "$1" .ComputeState.StateType)" = "$2" ]; }
 noop_job() { # name cpu params-json
 	submit_json "{\"Job\": {\"Name\": \"$1\", \"Type\": \"batch\", \"Tasks\": [{\"Name\": \"main\",
 		\"Engine\": {\"Type\": \"noop\", \"Params\": $3}, \"Resources\": {\"CPU\": \"$2\"}}]}}"
@@ -38,8 +38,9 @@ expect_eq "node list shows the same live view" \
 BIG=$(noop_job big 2 '{}')
 wait_for "a job that finds the node busy is placed on it, not failed" 10 \
 	bash -c "curl -s $API/api/v1/orchestrator/jobs/$BIG/history | grep -q 'scheduled on node c1, which is busy'"
-check "it waits in the node's queue while the long job runs" bash -c \
-	"[ \"\$(curl -s $API/api/v1/orchestrator/jobs/$BIG | jq -r .Job.State.StateType)\" != Failed ]"
+# compute state 5 = BidAccepted: accepted and queued on the node, not started
+wait_for "it waits in the node's queue" 10 exec_state_is "$BIG" 5
+check "while the long job runs" job_is "$LONG" Running
 wait_for "the long job completes" 30 job_is "$LONG" Completed
 wait_for "then the queued job runs and completes" 20 job_is "$BIG" Completed
 expect_eq "the results gave the CPU back" "$(avail_cpu)" 2
