@@ -714,6 +714,8 @@ struct store_share {
 	struct cod_error *err;
 	int rc;
 	bool done;
+	bool lead;	     /* its thread is to run the queue (share_lock) */
+	pthread_cond_t cond; /* its thread waits on it (share_lock) */
 	struct store_share *next;
 };
 
@@ -754,23 +756,35 @@ static void run_shared(struct cod_store *store, struct store_share *batch)
 	cod_error_free(err);
 }
 
+/*
+ * Each waiting thread sleeps on its own condition variable and is woken
+ * only when its request is done or it is to run the queue next: with one
+ * broadcast per batch, every waiting submitter woke, took the lock in turn
+ * and slept again, and those futex calls and context switches cost more
+ * than the writes they waited for.
+ */
 int store_write_shared(struct cod_store *store, store_write_fn fn, store_committed_fn committed, void *arg,
 		       struct cod_error **err)
 {
 	struct store_share req = {.fn = fn, .committed = committed, .arg = arg};
+	pthread_cond_init(&req.cond, NULL);
 	pthread_mutex_lock(&store->share_lock);
 	if (store->share_tail)
 		store->share_tail->next = &req;
 	else
 		store->share_head = &req;
 	store->share_tail = &req;
+	if (!store->sharing) {
+		store->sharing = true;
+		req.lead = true;
+	}
 	while (!req.done) {
-		if (store->sharing) {
-			pthread_cond_wait(&store->share_cond, &store->share_lock);
+		if (!req.lead) {
+			pthread_cond_wait(&req.cond, &store->share_lock);
 			continue;
 		}
-		/* Combine: take what is queued (this request among it). */
-		store->sharing = true;
+		/* Combine: take what is queued, this request first. */
+		req.lead = false;
 		struct store_share *batch = store->share_head, *last = batch;
 		for (size_t n = 1; n < SHARE_MAX && last->next; n++)
 			last = last->next;
@@ -782,13 +796,23 @@ int store_write_shared(struct cod_store *store, store_write_fn fn, store_committ
 		run_shared(store, batch);
 		pthread_mutex_lock(&store->share_lock);
 		for (struct store_share *r = batch, *next; r; r = next) {
-			next = r->next; /* r may return and vanish once done */
+			/* r may return and vanish once done and the lock is
+			 * released, not before */
+			next = r->next;
 			r->done = true;
+			if (r != &req)
+				pthread_cond_signal(&r->cond);
 		}
-		store->sharing = false;
-		pthread_cond_broadcast(&store->share_cond);
+		/* the next queued request's thread runs the queue */
+		if (store->share_head) {
+			store->share_head->lead = true;
+			pthread_cond_signal(&store->share_head->cond);
+		} else {
+			store->sharing = false;
+		}
 	}
 	pthread_mutex_unlock(&store->share_lock);
+	pthread_cond_destroy(&req.cond);
 	if (req.rc < 0) {
 		if (err)
 			*err = req.err;
@@ -1058,7 +1082,6 @@ int cod_store_open(const char *path, struct cod_store **out, struct cod_error **
 	pthread_mutex_init(&store->sync_lock, NULL);
 	pthread_cond_init(&store->sync_cond, NULL);
 	pthread_mutex_init(&store->share_lock, NULL);
-	pthread_cond_init(&store->share_cond, NULL);
 	if (strcmp(store->synchronous, "FULL"))
 		cod_warn("store", "PRAGMA synchronous=%s: acknowledged writes may be lost on power failure",
 			 store->synchronous);
@@ -1107,7 +1130,6 @@ void cod_store_close(struct cod_store *store)
 	pthread_mutex_destroy(&store->sync_lock);
 	pthread_cond_destroy(&store->sync_cond);
 	pthread_mutex_destroy(&store->share_lock);
-	pthread_cond_destroy(&store->share_cond);
 	pthread_mutex_destroy(&store->ckpt_lock);
 	pthread_cond_destroy(&store->ckpt_cond);
 	store_doc_cache_release(&store->doc_cache);

@@ -132,9 +132,8 @@ struct cod_store {
 	int wal_fd;	     /* the -wal file, opened at the first sync; -1 before */
 
 	/* Shared writes (store_write_shared): requests waiting for a thread
-	 * to run them, and whether one is doing so. */
+	 * to run them, and whether one runs them or has been handed them. */
 	pthread_mutex_t share_lock;
-	pthread_cond_t share_cond;
 	struct store_share *share_head, *share_tail;
 	bool sharing;
 

@@ -1879,7 +1879,7 @@ static void test_concurrent_submits(void **state)
 {
 	(void)state;
 	struct cod_store *store = open_store(NULL);
-	enum { THREADS = 2, PER = 200 };
+	enum { THREADS = 8, PER = 50 };
 	assert_int_equal(run_submitters(store, submit_many, THREADS, PER), 0);
 
 	struct cod_job_query q = {.limit = 0};
