@@ -389,7 +389,12 @@ static int exec_put_tx(struct cod_store_tx *tx, struct cod_execution *e, struct 
 		store_bind_i64(s, 13, rowid);
 	else if (e->job && e->job->create_time && e->job->id && !strcmp(e->job->id, e->job_id))
 		store_bind_i64(s, 13, e->job->create_time);
-	return store_step_done(c, s, err, rowid ? "update execution" : "insert execution");
+	if (store_step_done(c, s, err, rowid ? "update execution" : "insert execution") < 0)
+		return -1;
+	/* What is written is read back soon (the next message about it, the
+	 * plan that follows): what the text decodes to is at hand. */
+	store_doc_cache_put(c->store, STORE_DOC_EXECUTION, doc, strlen(doc), &bare);
+	return 0;
 }
 
 int cod_store_tx_put_execution(struct cod_store_tx *tx, struct cod_execution *e, struct cod_error **err)

@@ -44,8 +44,6 @@ static struct cod_job *job_decode(const char *doc, struct cod_error **err)
 	return job;
 }
 
-/* The job in column doc_col of row s: a copy of the cached one with the
- * same key (store_cache.c), or decoded and kept. */
 /* The job of the document in column doc_col of s: decoded, or a copy of
  * the same text decoded before. */
 static struct cod_job *job_cached(struct cod_store *store, sqlite3_stmt *s, int doc_col, struct cod_error **err)
@@ -177,17 +175,21 @@ static int job_write(struct cod_store_tx *tx, const struct cod_job *job, bool in
 		return -1;
 	if (!insert && sqlite3_changes(c->db) != 1)
 		return cod_error_set(err, COD_E_NOT_FOUND, "job \"%s\" not found", job->id);
-	if (!new_version)
-		return 0;
-
-	cleanup_stmt sqlite3_stmt *vs = store_stmt(c, ST_VERSION_INSERT, err);
-	if (!vs)
-		return -1;
-	store_bind_text(vs, 1, job->id);
-	store_bind_i64(vs, 2, (int64_t)job->version);
-	store_bind_i64(vs, 3, tx->now);
-	store_bind_text(vs, 4, doc);
-	return store_step_done(c, vs, err, "insert job version");
+	if (new_version) {
+		cleanup_stmt sqlite3_stmt *vs = store_stmt(c, ST_VERSION_INSERT, err);
+		if (!vs)
+			return -1;
+		store_bind_text(vs, 1, job->id);
+		store_bind_i64(vs, 2, (int64_t)job->version);
+		store_bind_i64(vs, 3, tx->now);
+		store_bind_text(vs, 4, doc);
+		if (store_step_done(c, vs, err, "insert job version") < 0)
+			return -1;
+	}
+	/* read back soon (the plan that follows, each execution's version):
+	 * what the text decodes to is at hand */
+	store_doc_cache_put(c->store, STORE_DOC_JOB, doc, strlen(doc), job);
+	return 0;
 }
 
 /* A job-level history event for a state change of job. */

@@ -1937,6 +1937,76 @@ static void test_shared_submits_fail_alone(void **state)
 	cod_store_close(store);
 }
 
+/* What a store writes it keeps decoded (its document cache): what it then
+ * hands out is what another store, decoding the same rows, reads. */
+static void expect_same_json(json_t *a, json_t *b)
+{
+	if (!json_equal(a, b)) {
+		char *ta = json_dumps(a, JSON_SORT_KEYS), *tb = json_dumps(b, JSON_SORT_KEYS);
+		fail_msg("cached %s\ndecoded %s", ta, tb);
+	}
+	json_decref(a);
+	json_decref(b);
+}
+
+static void test_written_documents_cached(void **state)
+{
+	(void)state;
+	char *path;
+	struct cod_store *store = open_store(&path);
+	struct cod_error *err = NULL;
+	const char *spec = "Name: cached\nType: batch\nCount: 2\nLabels: {a: b}\nMeta: {m: n}\n"
+			   "Constraints: [{Key: zone, Operator: in, Values: [a, b]}]\n"
+			   "Tasks:\n  - Name: main\n    Engine: {Type: docker, Params: {Image: busybox}}\n"
+			   "    Publisher: {Type: local}\n    Env: {A: b}\n"
+			   "    Resources: {CPU: 500m, Memory: 1Gb}\n"
+			   "    Timeouts: {ExecutionTimeout: 10, QueueTimeout: 20}\n";
+	struct cod_job *job = cod_job_parse(spec, strlen(spec), &err);
+	assert_non_null(job);
+	struct cod_submit_result res;
+	assert_int_equal(cod_store_submit_job(store, job, false, NULL, NULL, &res, &err), 0);
+	set_state(store, res.job_id, COD_JOB_RUNNING);
+
+	struct cod_execution *e = new_exec(res.job_id, "node-a", 1);
+	e->job = get_job(store, NULL, res.job_id, 0);
+	e->alloc_task = xstrdup("main");
+	e->allocated = (struct cod_resources){.cpu = 0.5, .memory = 1u << 30};
+	e->compute_state = (struct cod_state_info){.type = COD_EXEC_COMPLETED, .message = xstrdup("done")};
+	cod_kvlist_set(&e->compute_state.details, "k", "v");
+	e->run_output.stdout_text = xstrdup("out\n");
+	e->run_output.exit_code = 3;
+	e->run_output.input_bytes = json_pack("{s:i, s:i}", "Local", 10, "Fetched", 0);
+	e->published_result.type = xstrdup("local");
+	e->published_result.params = json_pack("{s:s}", "URL", "file:///r");
+	assert_int_equal(cod_store_put_execution(store, e, &err), 0);
+
+	/* the same rows, decoded by a store that never wrote them */
+	struct cod_store *other = NULL;
+	assert_int_equal(cod_store_open(path, &other, &err), 0);
+	for (uint64_t v = 0; v <= 1; v++) {
+		struct cod_job *a = get_job(store, NULL, res.job_id, v),
+			       *b = get_job(other, NULL, res.job_id, v);
+		expect_same_json(cod_job_to_json(a), cod_job_to_json(b));
+		cod_job_free(a);
+		cod_job_free(b);
+	}
+	struct cod_execution *ea = NULL, *eb = NULL;
+	assert_int_equal(cod_store_get_execution(store, e->id, &ea, &err), 0);
+	assert_int_equal(cod_store_get_execution(other, e->id, &eb, &err), 0);
+	assert_non_null(ea->job);
+	expect_same_json(cod_execution_to_json(ea), cod_execution_to_json(eb));
+	assert_string_equal(ea->run_output.stdout_text, "out\n");
+
+	cod_execution_free(ea);
+	cod_execution_free(eb);
+	cod_execution_free(e);
+	cod_submit_result_release(&res);
+	cod_job_free(job);
+	cod_store_close(other);
+	cod_store_close(store);
+	free(path);
+}
+
 /* ------------------------------------------------------------- setup */
 
 TMPDIR_GROUP(tmp_root)
@@ -1968,6 +2038,7 @@ int main(void)
 	    cmocka_unit_test(test_failed_transaction_rolls_back),
 	    cmocka_unit_test(test_concurrent_submits),
 	    cmocka_unit_test(test_shared_submits_fail_alone),
+	    cmocka_unit_test(test_written_documents_cached),
 	};
 	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
