@@ -291,9 +291,10 @@ static void test_refs_unpack_gc(void **state)
 	free(m1);
 }
 
-/* ImageStore.MaxSize is enforced after a pull that grew the store; an
- * image found unpacked in the store (every job of a cached image) leaves
- * the store unmeasured and uncollected. */
+/* ImageStore.MaxSize is enforced after a pull that grew the store and at
+ * the first pull after the settings are taken (a start); an image found
+ * unpacked in the store (every job of a cached image) otherwise leaves the
+ * store unmeasured and uncollected. */
 static void test_cap_after_growth(void **state)
 {
 	(void)state;
@@ -306,7 +307,8 @@ static void test_cap_after_growth(void **state)
 	struct cod_oci_image img;
 	add_image("docker.io/library/three:latest", "linux/amd64", "three", NULL);
 	add_image("docker.io/library/four:latest", "linux/amd64", "four", NULL);
-	/* three is unpacked: over the cap, the unused four goes */
+	/* three is unpacked, the first pull since the settings measures:
+	 * over the cap, the unused four goes */
 	assert_int_equal(cod_oci_pull("three", NULL, NULL, NULL, NULL, &img, NULL), 0);
 	cod_oci_image_release(&img);
 	assert_int_equal(cod_oci_store_get_ref("docker.io/library/four:latest", &e, NULL), -1);
@@ -317,6 +319,11 @@ static void test_cap_after_growth(void **state)
 	assert_int_equal(cod_oci_store_get_ref("docker.io/library/four:latest", &e, NULL), 0);
 	cod_oci_store_entry_release(&e);
 	assert_true(cod_oci_store_size() > 1024);
+	/* a restart: the first pull measures again, and four goes */
+	assert_int_equal(cod_oci_configure(&c, NULL), 0);
+	assert_int_equal(cod_oci_pull("three", NULL, NULL, NULL, NULL, &img, NULL), 0);
+	cod_oci_image_release(&img);
+	assert_int_equal(cod_oci_store_get_ref("docker.io/library/four:latest", &e, NULL), -1);
 	assert_int_equal(cod_oci_store_gc(0, NULL, NULL, NULL), 0);
 	cod_config_release(&c);
 	/* back to the test's settings */

@@ -608,6 +608,14 @@ static int pull_locked(const struct cod_oci_ref *ref, const char *image, bool re
 	return cod_oci_store_put_ref(&e, err);
 }
 
+/* Whether the store was measured since cod_oci_configure. */
+static atomic_bool measured;
+
+void cod_oci_store_measure_next(void)
+{
+	atomic_store(&measured, false);
+}
+
 static int do_pull(const char *image, bool refresh, cod_oci_abort_fn abort_fn, void *abort_arg,
 		   cod_oci_message_fn message, void *message_arg, struct cod_oci_image *img,
 		   struct cod_error **err)
@@ -634,7 +642,6 @@ static int do_pull(const char *image, bool refresh, cod_oci_abort_fn abort_fn, v
 	if (rc == 0) {
 		/* Measuring the store walks every file in it: only when it grew,
 		 * and once after start (the cap may have been lowered). */
-		static atomic_bool measured;
 		uint64_t max = cod_oci_settings()->store_max;
 		bool first = !atomic_exchange(&measured, true);
 		if (max && (p.grew || first) && cod_oci_store_size() > max)

@@ -210,6 +210,10 @@ bool cod_oci_is_index(const char *media_type, const char *data, size_t len);
  * reference, COD_E_NOT_FOUND, COD_E_UNAUTHORIZED, COD_E_NETWORK. */
 int cod_oci_resolve(const char *image, struct cod_error **err);
 void cod_oci_resolve_cache_clear(void);
+/* Measure the image store against ImageStore.MaxSize at the next pull
+ * even if it does not grow the store (cod_oci_configure: after a start,
+ * the cap may have been lowered). */
+void cod_oci_store_measure_next(void);
 
 /* Pull (or find locally) image for this node's platform and unpack it:
  * img gets the manifest, config and rootfs. abort/progress as above;

@@ -216,6 +216,7 @@ int cod_oci_configure(const struct cod_config *cfg, struct cod_error **err)
 	settings = s;
 	pthread_mutex_unlock(&settings_lock);
 	cod_oci_resolve_cache_clear();
+	cod_oci_store_measure_next();
 	if (s.runtime_path)
 		cod_debug("oci", "runtime=%s path=%s cgroups=%s%s platform=%s/%s", s.runtime_name,
 			  s.runtime_path, cgroup_mode_name(s.cgroup_mode),
