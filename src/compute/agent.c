@@ -576,7 +576,10 @@ static void on_progress(void *arg, const char *message)
  * costs the node no files. */
 static int make_dir(const struct compute_running *r, const char *path, struct cod_error **err)
 {
-	if (mkdir(r->exec_dir, 0700) < 0 && errno != EEXIST)
+	/* the second directory made finds the execution's there */
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno == ENOENT && mkdir(r->exec_dir, 0700) < 0 && errno != EEXIST)
 		return cod_error_set(err, COD_E_IO, "create \"%s\": %s", r->exec_dir, strerror(errno));
 	return cod_mkdir_p(path, 0755, err);
 }
