@@ -489,6 +489,29 @@ int cod_nats_connect(const struct cod_nats_opts *o, struct cod_nats **out, struc
 	return 0;
 }
 
+/*
+ * natsMsg_Destroy() hands a received message to libnats's collector
+ * thread, waking it when it is idle: one more thread switch per message,
+ * as costly here as a few store statements. A handled message is nobody
+ * else's, so it is freed at once with the function that thread would
+ * call. libnats exports it without declaring it: it is looked up weakly,
+ * and without it messages go to the collector as before.
+ */
+extern void natsMsg_free(void *object) __attribute__((weak));
+
+static void msg_release(natsMsg *msg)
+{
+	if (natsMsg_free)
+		natsMsg_free(msg);
+	else
+		natsMsg_Destroy(msg);
+}
+
+bool cod_nats_frees_inline(void)
+{
+	return natsMsg_free != NULL;
+}
+
 static void on_message(natsConnection *conn, natsSubscription *sub, natsMsg *msg, void *closure)
 {
 	(void)conn;
@@ -496,7 +519,7 @@ static void on_message(natsConnection *conn, natsSubscription *sub, natsMsg *msg
 	struct nats_sub *s = closure;
 	s->fn(s->ctx, natsMsg_GetSubject(msg), natsMsg_GetReply(msg), natsMsg_GetData(msg),
 	      (size_t)natsMsg_GetDataLength(msg));
-	natsMsg_Destroy(msg);
+	msg_release(msg);
 }
 
 static void on_sub_complete(void *closure)
@@ -575,7 +598,7 @@ int cod_nats_request(struct cod_nats *nc, const char *subj, const void *data, si
 	*reply = xstrndup(natsMsg_GetData(msg) ? natsMsg_GetData(msg) : "", (size_t)n);
 	if (reply_len)
 		*reply_len = (size_t)n;
-	natsMsg_Destroy(msg);
+	msg_release(msg);
 	return 0;
 }
 

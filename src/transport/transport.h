@@ -178,6 +178,11 @@ struct cod_nats_opts {
 	bool retry_on_failed_connect; /* keep trying in the background instead of failing */
 };
 
+/* Whether received messages are freed on the thread that handled them
+ * (libnats's natsMsg_free found) rather than by libnats's collector
+ * thread, which each message would wake when idle. */
+bool cod_nats_frees_inline(void);
+
 /*
  * Connect. Sets SendAsap (latency), unlimited reconnects with backoff. A
  * refused token is COD_E_UNAUTHORIZED ("authorization violation: check
