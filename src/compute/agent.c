@@ -742,9 +742,9 @@ static int pipeline(struct compute_running *r, struct cod_error **err)
 	if (!pub)
 		return cod_error_set(err, COD_E_CONFIG, "node does not support publisher \"%s\"",
 				     t->publisher.type);
-	/* noop publishes nothing: the results dir holds only what the task
-	 * writes into its ResultPaths, and no copies of the logs */
-	bool publishing = strcmp(pub->name, "noop") != 0;
+	/* a publisher that sends nothing (noop): the results dir holds only
+	 * what the task writes into its ResultPaths, no copies of the logs */
+	bool publishing = !pub->publishes_nothing;
 	cleanup_free char *logs = xasprintf("%s/logs", r->exec_dir);
 	cleanup_free char *results = xasprintf("%s/results", r->exec_dir);
 	if (publishing && make_dir(r, results, err) < 0)

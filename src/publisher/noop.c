@@ -18,5 +18,6 @@ static int publish(const struct cod_publish_ctx *ctx, struct cod_spec_config *re
 
 const struct cod_publisher_ops cod_publisher_noop = {
 	.name = "noop",
+	.publishes_nothing = true,
 	.publish = publish,
 };

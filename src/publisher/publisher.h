@@ -38,6 +38,9 @@ struct cod_publish_ctx {
 
 struct cod_publisher_ops {
 	const char *name; /* "noop", "local", "s3", "ipfs" */
+	/* Sends nothing anywhere (noop): the node then makes no results dir
+	 * with copies of the logs and reports no Publishing phase. */
+	bool publishes_nothing;
 	/* NULL = always. Cheap; no output. */
 	bool (*is_installed)(const struct cod_config *cfg);
 	/* Optional bid-time check of the spec's params on this node. */
