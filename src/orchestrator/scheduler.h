@@ -124,12 +124,14 @@ struct cod_node_rank {
  * 150 in proportion to the bytes of the job's inputs the node's advertised
  * inventory holds, relative to the node that holds most; cod_storage_
  * inventory_bytes()); available capacity (up to 80 + 20 for an empty
- * queue); random jitter from seed. Sorted by rank,
- * best first (ties by node ID), then the busy nodes by busy_rank. The caller frees with
- * cod_node_ranks_free(). Previous executions are judged per job version: only the current version's runs and
- * rejections count (a live execution of any version excludes the node), and for daemon and ops jobs runs
- * never exclude (docs/scheduler.md). An unsuitable node's reason says why; a suitable node's points say how
- * its rank adds up. Fails only for a job without a task or with unparseable resources.
+ * queue); random jitter from seed. Sorted by rank, best first (ties by
+ * node ID), then the busy nodes by busy_rank. The caller frees with
+ * cod_node_ranks_free(). Previous executions are judged per job version:
+ * only the current version's runs and rejections count (a live execution
+ * of any version excludes the node), and for daemon and ops jobs runs
+ * never exclude (docs/scheduler.md). An unsuitable node's reason says why;
+ * a suitable node's points say how its rank adds up. Fails only for a job
+ * without a task or with unparseable resources.
  */
 int cod_rank_nodes(const struct cod_sched_input *in, struct cod_node_rank **out, size_t *n,
 		   struct cod_error **err);

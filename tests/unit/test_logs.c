@@ -2,8 +2,9 @@
  * test_logs.c - execution log files and their reader (src/compute/logs.c):
  * stdout/stderr order from the index, the fallback without an index,
  * unfinished and over-long lines, pausing and resuming, files that appear
- * late, a malformed index; a log file opened by the first chunk; UTF-8 sanitizing of lines; the noop engine's
- * Lines writing through the index tap; and the log server's protocol over
+ * late, a malformed index; a log file opened by the first chunk; UTF-8
+ * sanitizing of lines; the noop engine's Lines writing through the index
+ * tap; and the log server's protocol over
  * a real nats-server (skipped without one): credit bounds what is sent,
  * Tail, Offset, unknown executions, the end once the execution is over.
  */
