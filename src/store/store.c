@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -713,9 +714,9 @@ struct store_share {
 	void *arg;
 	struct cod_error *err;
 	int rc;
-	bool done;
-	bool lead;	     /* its thread is to run the queue (share_lock) */
-	pthread_cond_t cond; /* its thread waits on it (share_lock) */
+	bool done; /* set under share_lock before sem is posted */
+	bool lead; /* its thread is to run the queue: likewise */
+	sem_t sem; /* posted once: done, or to lead */
 	struct store_share *next;
 };
 
@@ -756,18 +757,35 @@ static void run_shared(struct cod_store *store, struct store_share *batch)
 	cod_error_free(err);
 }
 
+/* Wake the threads of requests marked done or lead (share_lock not
+ * held, so that a woken thread does not block on it at once). A woken
+ * thread may return and take its request with it: read next first. */
+static void share_wake(struct store_share *list, const struct store_share *self, struct store_share *lead)
+{
+	for (struct store_share *r = list, *next; r; r = next) {
+		next = r->next;
+		if (r != self)
+			sem_post(&r->sem);
+	}
+	if (lead)
+		sem_post(&lead->sem);
+}
+
 /*
- * Each waiting thread sleeps on its own condition variable and is woken
- * only when its request is done or it is to run the queue next: with one
- * broadcast per batch, every waiting submitter woke, took the lock in turn
- * and slept again, and those futex calls and context switches cost more
- * than the writes they waited for.
+ * Each waiting thread sleeps on its own semaphore and is woken only when
+ * its request is done or it is to run the queue next: with one broadcast
+ * per batch, every waiting submitter woke, took the lock in turn and
+ * slept again; with a condition variable signalled under the lock, each
+ * woke only to block on that lock. Every waiting thread gets exactly one
+ * post, after the state it reads was set under share_lock (the post
+ * orders it), so it neither takes the lock to look nor can leave while a
+ * post to it is still to come.
  */
 int store_write_shared(struct cod_store *store, store_write_fn fn, store_committed_fn committed, void *arg,
 		       struct cod_error **err)
 {
 	struct store_share req = {.fn = fn, .committed = committed, .arg = arg};
-	pthread_cond_init(&req.cond, NULL);
+	sem_init(&req.sem, 0, 0);
 	pthread_mutex_lock(&store->share_lock);
 	if (store->share_tail)
 		store->share_tail->next = &req;
@@ -778,13 +796,13 @@ int store_write_shared(struct cod_store *store, store_write_fn fn, store_committ
 		store->sharing = true;
 		req.lead = true;
 	}
-	while (!req.done) {
-		if (!req.lead) {
-			pthread_cond_wait(&req.cond, &store->share_lock);
-			continue;
-		}
+	pthread_mutex_unlock(&store->share_lock);
+	if (!req.lead)
+		while (sem_wait(&req.sem) < 0) /* EINTR: the post is still to come */
+			;
+	if (req.lead) {
 		/* Combine: take what is queued, this request first. */
-		req.lead = false;
+		pthread_mutex_lock(&store->share_lock);
 		struct store_share *batch = store->share_head, *last = batch;
 		for (size_t n = 1; n < SHARE_MAX && last->next; n++)
 			last = last->next;
@@ -795,24 +813,18 @@ int store_write_shared(struct cod_store *store, store_write_fn fn, store_committ
 		pthread_mutex_unlock(&store->share_lock);
 		run_shared(store, batch);
 		pthread_mutex_lock(&store->share_lock);
-		for (struct store_share *r = batch, *next; r; r = next) {
-			/* r may return and vanish once done and the lock is
-			 * released, not before */
-			next = r->next;
+		for (struct store_share *r = batch; r; r = r->next)
 			r->done = true;
-			if (r != &req)
-				pthread_cond_signal(&r->cond);
-		}
 		/* the next queued request's thread runs the queue */
-		if (store->share_head) {
-			store->share_head->lead = true;
-			pthread_cond_signal(&store->share_head->cond);
-		} else {
+		struct store_share *lead = store->share_head;
+		if (lead)
+			lead->lead = true;
+		else
 			store->sharing = false;
-		}
+		pthread_mutex_unlock(&store->share_lock);
+		share_wake(batch, &req, lead);
 	}
-	pthread_mutex_unlock(&store->share_lock);
-	pthread_cond_destroy(&req.cond);
+	sem_destroy(&req.sem);
 	if (req.rc < 0) {
 		if (err)
 			*err = req.err;
