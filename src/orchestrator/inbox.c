@@ -16,27 +16,6 @@
 #include "common/util.h"
 #include "common/banned.h"
 
-void orch_on_data(void *ctx, const char *subject, const char *reply, const char *data, size_t len)
-{
-	(void)reply;
-	struct cod_orchestrator *o = ctx;
-	char *node_id = cod_subject_node(subject);
-	if (!node_id)
-		return;
-	struct inbox_item *it = xcalloc(1, sizeof(*it));
-	it->node_id = node_id;
-	it->data = xstrndup(data, len);
-	it->len = len;
-	pthread_mutex_lock(&o->lock);
-	if (o->inbox_tail)
-		o->inbox_tail->next = it;
-	else
-		o->inbox_head = it;
-	o->inbox_tail = it;
-	pthread_cond_signal(&o->inbox_cond);
-	pthread_mutex_unlock(&o->lock);
-}
-
 /* Compute states only move forward; a resent or late message can not take
  * an execution back. */
 static int progress_rank(int state)
@@ -300,7 +279,8 @@ static int apply(struct cod_orchestrator *o, struct batch *b, const char *node_i
 }
 
 struct decoded {
-	struct inbox_item *it;
+	struct cod_nats_msg msg;
+	char *node_id; /* from the subject */
 	struct cod_envelope env;
 	bool take;
 };
@@ -319,16 +299,17 @@ static void check_seq(struct cod_orchestrator *o, struct decoded *d, size_t n)
 		if (!d[i].env.type)
 			continue;
 		size_t k = 0;
-		while (k < nodes.n && strcmp(nodes.items[k], d[i].it->node_id))
+		while (k < nodes.n && strcmp(nodes.items[k], d[i].node_id))
 			k++;
 		if (k == nodes.n) {
-			struct orch_node *ne = orch_node_find(o, d[i].it->node_id);
-			cod_strlist_add(&nodes, d[i].it->node_id);
+			struct orch_node *ne = orch_node_find(o, d[i].node_id);
+			cod_strlist_add(&nodes, d[i].node_id);
 			capacity[k] = NULL;
 			known[k] = ne && ne->compute_seq_known;
 			last[k] = ne ? ne->last_compute_seq : 0;
 			if (!ne) {
-				cod_debug("inbox", "node=%s message dropped: unknown node (no handshake)", d[i].it->node_id);
+				cod_debug("inbox", "node=%s message dropped: unknown node (no handshake)",
+					  d[i].node_id);
 				known[k] = true;
 				last[k] = UINT64_MAX; /* drop everything from it */
 			}
@@ -343,7 +324,7 @@ static void check_seq(struct cod_orchestrator *o, struct decoded *d, size_t n)
 		else if (known[k] && d[i].env.seq > last[k] + 1)
 			drop = "gap (waiting for the node to resend)";
 		if (drop) {
-			cod_debug("inbox", "node=%s seq=%llu type=%s dropped: %s", d[i].it->node_id,
+			cod_debug("inbox", "node=%s seq=%llu type=%s dropped: %s", d[i].node_id,
 				  (unsigned long long)d[i].env.seq, d[i].env.type, drop);
 			continue;
 		}
@@ -410,8 +391,8 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (!d[i].take)
 			continue;
-		if (apply(o, &b, d[i].it->node_id, &d[i].env, &err) < 0 ||
-		    cod_store_tx_set_compute_seq(b.tx, d[i].it->node_id, d[i].env.seq, &err) < 0) {
+		if (apply(o, &b, d[i].node_id, &d[i].env, &err) < 0 ||
+		    cod_store_tx_set_compute_seq(b.tx, d[i].node_id, d[i].env.seq, &err) < 0) {
 			cod_store_rollback(b.tx);
 			goto fail;
 		}
@@ -455,7 +436,7 @@ static void process(struct cod_orchestrator *o, struct decoded *d, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (!d[i].take)
 			continue;
-		struct orch_node *ne = orch_node_find(o, d[i].it->node_id);
+		struct orch_node *ne = orch_node_find(o, d[i].node_id);
 		if (ne) {
 			ne->last_compute_seq = d[i].env.seq;
 			ne->compute_seq_known = true;
@@ -481,45 +462,58 @@ done:
 	batch_release(&b);
 }
 
+/* How long the inbox waits for a message before it looks at stopping
+ * (the stop also ends the wait at once, by unsubscribing). */
+#define INBOX_WAIT_MS 60000
+
+/* Up to BATCH_MAX messages, waiting for the first; those whose subject
+ * names no node are dropped. Returns -1 once the subscription has ended. */
+static int take_batch(struct cod_orchestrator *o, struct decoded *d, size_t *n)
+{
+	*n = 0;
+	int r = cod_nats_next(o->data_sub, INBOX_WAIT_MS, &d[0].msg);
+	while (r == 1) {
+		d[*n].node_id = cod_subject_node(d[*n].msg.subject);
+		if (d[*n].node_id)
+			(*n)++;
+		else
+			cod_nats_msg_release(&d[*n].msg);
+		if (*n == BATCH_MAX)
+			break;
+		memset(&d[*n], 0, sizeof(d[*n]));
+		r = cod_nats_next(o->data_sub, 0, &d[*n].msg);
+	}
+	return r < 0 && !*n ? -1 : 0;
+}
+
 void *orch_inbox_main(void *arg)
 {
 	cod_thread_name("cod-inbox");
 	struct cod_orchestrator *o = arg;
 	struct decoded d[BATCH_MAX];
 	for (;;) {
-		pthread_mutex_lock(&o->lock);
-		while (!o->stopping && !o->inbox_head)
-			pthread_cond_wait(&o->inbox_cond, &o->lock);
-		if (o->stopping) {
-			pthread_mutex_unlock(&o->lock);
-			return NULL;
-		}
+		memset(&d[0], 0, sizeof(d[0]));
 		size_t n = 0;
-		while (o->inbox_head && n < BATCH_MAX) {
-			struct inbox_item *it = o->inbox_head;
-			o->inbox_head = it->next;
-			memset(&d[n], 0, sizeof(d[n]));
-			d[n++].it = it;
-		}
-		if (!o->inbox_head)
-			o->inbox_tail = NULL;
-		pthread_mutex_unlock(&o->lock);
+		if (take_batch(o, d, &n) < 0)
+			return NULL;
 		for (size_t i = 0; i < n; i++) {
 			struct cod_error *err = NULL;
-			if (cod_envelope_decode(d[i].it->data, d[i].it->len, &d[i].env, &err) < 0) {
-				cod_warn("inbox", "node=%s malformed message dropped: %s", d[i].it->node_id, err->message);
+			if (cod_envelope_decode(d[i].msg.data, d[i].msg.len, &d[i].env, &err) < 0) {
+				cod_warn("inbox", "node=%s malformed message dropped: %s", d[i].node_id,
+					 err->message);
 				cod_error_free(err);
 				memset(&d[i].env, 0, sizeof(d[i].env));
 			}
 		}
-		check_seq(o, d, n);
-		process(o, d, n);
+		if (n) {
+			check_seq(o, d, n);
+			process(o, d, n);
+		}
 		for (size_t i = 0; i < n; i++) {
 			if (d[i].env.type)
 				cod_envelope_release(&d[i].env);
-			free(d[i].it->node_id);
-			free(d[i].it->data);
-			free(d[i].it);
+			free(d[i].node_id);
+			cod_nats_msg_release(&d[i].msg);
 		}
 	}
 }

@@ -296,7 +296,7 @@ static int start_nats(struct cod_orchestrator *o, struct cod_error **err)
 	if (cod_nats_connect(&opts, &o->nc, err) < 0)
 		return cod_error_wrap(err, "connect to NATS at \"%s\"", o->nats_url);
 	if (cod_nats_subscribe(o->nc, COD_SUBJECT_ALL_CTRL, orch_on_ctrl, o, err) < 0 ||
-	    cod_nats_subscribe(o->nc, COD_SUBJECT_ALL_OUT, orch_on_data, o, err) < 0)
+	    cod_nats_subscribe_pull(o->nc, COD_SUBJECT_ALL_OUT, &o->data_sub, err) < 0)
 		return -1;
 	return cod_nats_flush(o->nc, 5000, err);
 }
@@ -326,7 +326,6 @@ int cod_orchestrator_start(const struct cod_config *cfg, struct cod_orchestrator
 	pthread_mutex_init(&o->send_lock, NULL);
 	o->fault_duplicate = cod_fault_duplicate_messages("dispatch");
 	cod_cond_init_mono(&o->cond);
-	cod_cond_init_mono(&o->inbox_cond);
 	cod_cond_init_mono(&o->dispatch_cond);
 	o->sched_cfg.queue_backoff_ms = cfg->orch_queue_backoff_ms;
 	o->sched_cfg.retry_attempts = cfg->orch_retry_attempts;
@@ -419,9 +418,9 @@ void cod_orchestrator_stop(struct cod_orchestrator *o)
 	pthread_mutex_lock(&o->lock);
 	o->stopping = true;
 	pthread_cond_broadcast(&o->cond);
-	pthread_cond_broadcast(&o->inbox_cond);
 	pthread_cond_broadcast(&o->dispatch_cond);
 	pthread_mutex_unlock(&o->lock);
+	cod_nats_pull_stop(o->data_sub); /* ends the inbox's wait */
 	if (o->broker)
 		cod_broker_shutdown(o->broker);
 	if (o->threads_started) {
@@ -435,14 +434,6 @@ void cod_orchestrator_stop(struct cod_orchestrator *o)
 	cod_nats_close(o->nc);
 	cod_log_proxy_free(o->logs);
 	cod_natsd_stop(o->natsd);
-	/* the NATS callbacks are gone: drop what they queued */
-	while (o->inbox_head) {
-		struct inbox_item *it = o->inbox_head;
-		o->inbox_head = it->next;
-		free(it->node_id);
-		free(it->data);
-		free(it);
-	}
 	if (o->store && o->nnodes)
 		orch_nodes_check(o, true);
 	orch_nodes_free(o);
@@ -454,7 +445,6 @@ void cod_orchestrator_stop(struct cod_orchestrator *o)
 	pthread_mutex_destroy(&o->nodes_lock);
 	pthread_mutex_destroy(&o->send_lock);
 	pthread_cond_destroy(&o->cond);
-	pthread_cond_destroy(&o->inbox_cond);
 	pthread_cond_destroy(&o->dispatch_cond);
 	free(o);
 }

@@ -6,8 +6,9 @@
  *   - API threads (libmicrohttpd): submit/stop/rerun write the store, then
  *     hand the new evaluation to the broker (orch_eval_created);
  *   - NATS delivery threads: control requests (node manager, nodes.c)
- *     answer at once; data messages are queued for the inbox thread;
- *   - the inbox thread (inbox.c): compute results -> store -> evaluations,
+ *     answer at once;
+ *   - the inbox thread (inbox.c): takes the nodes' data messages from
+ *     their subscription itself; compute results -> store -> evaluations,
  *     planned in the same transaction when no worker has their job;
  *   - scheduler workers (workers.c): broker -> scheduler -> plan -> store;
  *   - the dispatcher (dispatch.c): store outbox -> NATS, in sequence order;
@@ -43,13 +44,6 @@ struct orch_node {
 	bool need_handshake;	      /* loaded at start: nothing is sent before its handshake */
 };
 
-struct inbox_item {
-	char *node_id;
-	char *data;
-	size_t len;
-	struct inbox_item *next;
-};
-
 struct cod_orchestrator {
 	const struct cod_config *cfg;
 	struct cod_store *store;
@@ -61,15 +55,14 @@ struct cod_orchestrator {
 	struct cod_natsd *natsd;
 	char *nats_url;
 	struct cod_nats *nc;
+	struct cod_nats_pull *data_sub; /* the nodes' data messages (inbox) */
 	struct cod_broker *broker;
 
-	pthread_mutex_t lock; /* stopping, dispatch_kick, inbox queue */
+	pthread_mutex_t lock;	      /* stopping, dispatch_kick */
 	pthread_cond_t cond;	      /* stopping (housekeeping) */
-	pthread_cond_t inbox_cond;    /* the inbox queue, and stopping */
 	pthread_cond_t dispatch_cond; /* dispatch_kick, and stopping */
 	bool stopping;
 	bool dispatch_kick;
-	struct inbox_item *inbox_head, *inbox_tail;
 
 	pthread_t *workers;
 	size_t nworkers;
@@ -121,7 +114,6 @@ struct orch_node *orch_node_find(struct cod_orchestrator *o, const char *node_id
 void orch_node_capacity_locked(struct orch_node *ne, const json_t *capacity);
 
 /* inbox.c */
-void orch_on_data(void *ctx, const char *subject, const char *reply, const char *data, size_t len);
 void *orch_inbox_main(void *arg);
 
 /* workers.c */

@@ -216,7 +216,7 @@ void cod_envelope_release(struct cod_envelope *env)
 struct nats_sub {
 	struct cod_nats *owner;
 	natsSubscription *sub;
-	cod_nats_msg_fn fn;
+	cod_nats_msg_fn fn; /* NULL: a pulled subscription (cod_nats_pull) */
 	void *ctx;
 	bool complete; /* libnats will not call fn again */
 	struct nats_sub *next;
@@ -532,16 +532,23 @@ static void on_sub_complete(void *closure)
 	pthread_mutex_unlock(&nc->lock);
 }
 
-int cod_nats_subscribe(struct cod_nats *nc, const char *subj, cod_nats_msg_fn fn, void *ctx,
-		       struct cod_error **err)
+/* fn NULL: a pulled subscription, which no libnats thread calls back. */
+static struct nats_sub *subscribe(struct cod_nats *nc, const char *subj, cod_nats_msg_fn fn, void *ctx,
+				  struct cod_error **err)
 {
 	struct nats_sub *s = xcalloc(1, sizeof(*s));
 	s->owner = nc;
 	s->fn = fn;
 	s->ctx = ctx;
-	natsStatus st = natsConnection_Subscribe(&s->sub, nc->conn, subj, on_message, s);
-	if (st == NATS_OK)
-		st = natsSubscription_SetOnCompleteCB(s->sub, on_sub_complete, s);
+	natsStatus st;
+	if (fn) {
+		st = natsConnection_Subscribe(&s->sub, nc->conn, subj, on_message, s);
+		if (st == NATS_OK)
+			st = natsSubscription_SetOnCompleteCB(s->sub, on_sub_complete, s);
+	} else {
+		st = natsConnection_SubscribeSync(&s->sub, nc->conn, subj);
+		s->complete = true;
+	}
 	/* Messages are small and handlers only enqueue; a deep pending
 	 * queue rides out a burst (a dropped message is resent anyway). */
 	if (st == NATS_OK)
@@ -554,13 +561,57 @@ int cod_nats_subscribe(struct cod_nats *nc, const char *subj, cod_nats_msg_fn fn
 			natsSubscription_Destroy(s->sub);
 		}
 		free(s);
-		return -1;
+		return NULL;
 	}
 	pthread_mutex_lock(&nc->lock);
 	s->next = nc->subs;
 	nc->subs = s;
 	pthread_mutex_unlock(&nc->lock);
-	return 0;
+	return s;
+}
+
+int cod_nats_subscribe(struct cod_nats *nc, const char *subj, cod_nats_msg_fn fn, void *ctx,
+		       struct cod_error **err)
+{
+	return subscribe(nc, subj, fn, ctx, err) ? 0 : -1;
+}
+
+int cod_nats_subscribe_pull(struct cod_nats *nc, const char *subj, struct cod_nats_pull **out,
+			    struct cod_error **err)
+{
+	*out = (struct cod_nats_pull *)subscribe(nc, subj, NULL, NULL, err);
+	return *out ? 0 : -1;
+}
+
+int cod_nats_next(struct cod_nats_pull *p, int timeout_ms, struct cod_nats_msg *msg)
+{
+	struct nats_sub *s = (struct nats_sub *)p;
+	natsMsg *m = NULL;
+	natsStatus st = natsSubscription_NextMsg(&m, s->sub, timeout_ms);
+	if (st == NATS_TIMEOUT)
+		return 0;
+	if (st == NATS_SLOW_CONSUMER)
+		return 0; /* messages were dropped (senders resend); the queue goes on */
+	if (st != NATS_OK)
+		return -1;
+	msg->subject = natsMsg_GetSubject(m);
+	msg->data = natsMsg_GetData(m);
+	msg->len = (size_t)natsMsg_GetDataLength(m);
+	msg->raw = m;
+	return 1;
+}
+
+void cod_nats_msg_release(struct cod_nats_msg *msg)
+{
+	if (msg->raw)
+		msg_release(msg->raw);
+	memset(msg, 0, sizeof(*msg));
+}
+
+void cod_nats_pull_stop(struct cod_nats_pull *p)
+{
+	if (p)
+		natsSubscription_Unsubscribe(((struct nats_sub *)p)->sub);
 }
 
 int cod_nats_publish(struct cod_nats *nc, const char *subj, const void *data, size_t len,

@@ -191,6 +191,31 @@ bool cod_nats_frees_inline(void);
 int cod_nats_connect(const struct cod_nats_opts *opts, struct cod_nats **out, struct cod_error **err);
 int cod_nats_subscribe(struct cod_nats *nc, const char *subject, cod_nats_msg_fn fn, void *ctx,
 		       struct cod_error **err);
+/*
+ * A subscription whose messages the consumer's own thread takes (libnats's
+ * synchronous subscription): libnats's reader thread queues a message and
+ * wakes the consumer directly, where a callback subscription has its
+ * delivery thread in between (one thread wake-up more per message; on a
+ * virtual machine a wake-up costs what a few SQLite statements do). For a
+ * component that queues every message for one thread of its own anyway.
+ */
+struct cod_nats_pull;
+struct cod_nats_msg {
+	const char *subject;
+	const char *data;
+	size_t len;
+	void *raw; /* what cod_nats_msg_release frees */
+};
+int cod_nats_subscribe_pull(struct cod_nats *nc, const char *subject, struct cod_nats_pull **out,
+			    struct cod_error **err);
+/* The next message, waiting up to timeout_ms for one (0: only one already
+ * there). 1: *msg is set (release it); 0: none came; -1: the subscription
+ * was stopped or the connection closed. */
+int cod_nats_next(struct cod_nats_pull *p, int timeout_ms, struct cod_nats_msg *msg);
+void cod_nats_msg_release(struct cod_nats_msg *msg);
+/* Unsubscribe: a thread waiting in cod_nats_next returns -1 at once. The
+ * pull is freed by cod_nats_close, after its thread has finished with it. */
+void cod_nats_pull_stop(struct cod_nats_pull *p);
 int cod_nats_publish(struct cod_nats *nc, const char *subject, const void *data, size_t len,
 		     struct cod_error **err);
 /* Request/reply; *reply is heap (NUL-terminated). Timeout -> COD_E_TIMEOUT. */

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,6 +342,102 @@ static void test_pubsub_order(void **state)
 	sink_release(&sink);
 }
 
+/* A pulled subscription: messages in order, taken by the caller's own
+ * thread; a wait with nothing there ends after its timeout; a stop ends a
+ * wait at once; what is still queued is freed by the close. */
+struct pull_waiter {
+	struct cod_nats_pull *pull;
+	int rc;
+	int64_t waited_ms;
+	pid_t tid;
+};
+
+static void *pull_wait(void *arg)
+{
+	struct pull_waiter *w = arg;
+	__atomic_store_n(&w->tid, gettid(), __ATOMIC_RELEASE);
+	struct cod_nats_msg m = {0};
+	int64_t t0 = cod_mono_ms();
+	w->rc = cod_nats_next(w->pull, 60000, &m);
+	w->waited_ms = cod_mono_ms() - t0;
+	cod_nats_msg_release(&m);
+	return NULL;
+}
+
+/* Whether the thread whose ID lands in *tid goes to sleep (state S)
+ * within timeout_ms. */
+static bool thread_sleeps(const pid_t *tid, int timeout_ms)
+{
+	int64_t deadline = cod_mono_ms() + timeout_ms;
+	while (cod_mono_ms() < deadline) {
+		pid_t t = __atomic_load_n(tid, __ATOMIC_ACQUIRE);
+		if (t > 0) {
+			cleanup_free char *path = xasprintf("/proc/self/task/%d/stat", (int)t);
+			cleanup_free char *text = NULL;
+			size_t len = 0;
+			const char *paren = NULL;
+			if (cod_read_file(path, 4096, &text, &len, NULL) == 0 &&
+			    (paren = strrchr(text, ')')) && paren[1] == ' ' && paren[2] == 'S')
+				return true;
+		}
+		sched_yield();
+	}
+	return false;
+}
+
+static void test_pull_order(void **state)
+{
+	(void)state;
+	NEED_SERVER();
+	struct cod_nats *sub = connect_client(TOKEN, NULL);
+	struct cod_nats *pub = connect_client(TOKEN, NULL);
+	struct cod_error *err = NULL;
+	struct cod_nats_pull *pull = NULL;
+	assert_int_equal(cod_nats_subscribe_pull(sub, "cod.node.*.out", &pull, &err), 0);
+	assert_int_equal(cod_nats_flush(sub, 2000, &err), 0);
+	struct cod_nats_msg m = {0};
+	int64_t t0 = cod_mono_ms();
+	assert_int_equal(cod_nats_next(pull, 0, &m), 0);
+	assert_int_equal(cod_nats_next(pull, 50, &m), 0);
+	assert_true(cod_mono_ms() - t0 >= 40); /* it waited (libnats rounds to ms) */
+	for (int i = 1; i <= 1000; i++) {
+		char buf[32];
+		int n = snprintf(buf, sizeof(buf), "%d", i);
+		assert_int_equal(cod_nats_publish(pub, "cod.node.n-pull.out", buf, (size_t)n, &err), 0);
+	}
+	assert_int_equal(cod_nats_flush(pub, 5000, &err), 0);
+	for (int i = 1; i <= 990; i++) {
+		assert_int_equal(cod_nats_next(pull, 10000, &m), 1);
+		assert_string_equal(m.subject, "cod.node.n-pull.out");
+		char want[32];
+		snprintf(want, sizeof(want), "%d", i);
+		assert_int_equal(m.len, strlen(want));
+		assert_memory_equal(m.data, want, m.len);
+		cod_nats_msg_release(&m);
+		assert_null(m.raw);
+	}
+	/* ten left queued: a waiter gets one at once; the rest stay for the close */
+	struct pull_waiter w = {.pull = pull};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, pull_wait, &w), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(w.rc, 1);
+	/* nothing arrives for this one: the stop ends its wait */
+	cod_nats_msg_release(&m);
+	struct cod_nats_pull *empty = NULL;
+	assert_int_equal(cod_nats_subscribe_pull(sub, "cod.node.*.none", &empty, &err), 0);
+	struct pull_waiter w2 = {.pull = empty};
+	assert_int_equal(pthread_create(&th, NULL, pull_wait, &w2), 0);
+	assert_true(thread_sleeps(&w2.tid, 10000));
+	cod_nats_pull_stop(empty);
+	pthread_join(th, NULL);
+	assert_int_equal(w2.rc, -1);
+	assert_true(w2.waited_ms < 30000);
+	assert_int_equal(cod_nats_next(empty, 0, &m), -1);
+	cod_nats_close(pub);
+	cod_nats_close(sub);
+}
+
 struct responder {
 	struct cod_nats *nc;
 	int calls;
@@ -598,17 +695,12 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_subjects),
-	    cmocka_unit_test(test_envelope_round_trip),
-	    cmocka_unit_test(test_envelope_malformed),
-	    cmocka_unit_test(test_natsd_config),
-	    cmocka_unit_test(test_pubsub_order),
-	    cmocka_unit_test(test_request_reply),
-	    cmocka_unit_test(test_wrong_token),
-	    cmocka_unit_test(test_no_server),
-	    cmocka_unit_test(test_natsd_restart),
-	    cmocka_unit_test(test_natsd_stop),
-	    cmocka_unit_test(test_natsd_missing_binary),
+	    cmocka_unit_test(test_subjects),	       cmocka_unit_test(test_envelope_round_trip),
+	    cmocka_unit_test(test_envelope_malformed), cmocka_unit_test(test_natsd_config),
+	    cmocka_unit_test(test_pubsub_order),       cmocka_unit_test(test_pull_order),
+	    cmocka_unit_test(test_request_reply),      cmocka_unit_test(test_wrong_token),
+	    cmocka_unit_test(test_no_server),	       cmocka_unit_test(test_natsd_restart),
+	    cmocka_unit_test(test_natsd_stop),	       cmocka_unit_test(test_natsd_missing_binary),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
