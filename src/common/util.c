@@ -421,14 +421,19 @@ char *cod_base64url_encode(const void *data, size_t len)
 	return out;
 }
 
-static int b64val(char c)
+int cod_base64_digit(int c)
 {
-	const char *p = strchr(b64url, c);
-	if (c == '+')
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
 		return 62;
-	if (c == '/')
+	if (c == '/' || c == '_')
 		return 63;
-	return (p && c) ? (int)(p - b64url) : -1;
+	return -1;
 }
 
 char *cod_base64url_decode(const char *s, size_t *len)
@@ -443,7 +448,7 @@ char *cod_base64url_decode(const char *s, size_t *len)
 	unsigned acc = 0;
 	int bits = 0;
 	for (size_t i = 0; i < n; i++) {
-		int v = b64val(s[i]);
+		int v = cod_base64_digit((unsigned char)s[i]);
 		if (v < 0) {
 			free(out);
 			return NULL;

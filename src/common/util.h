@@ -69,8 +69,11 @@ int cod_write_file(const char *path, const void *data, size_t len, struct cod_er
 
 /* base64url without padding (Bacalhau's paging tokens). */
 char *cod_base64url_encode(const void *data, size_t len);
-/* Returns NULL on malformed input. */
+/* Either alphabet (base64url or standard base64), padding optional;
+ * NULL on malformed input. */
 char *cod_base64url_decode(const char *s, size_t *len);
+/* The value of a base64 or base64url digit, -1 for any other character. */
+int cod_base64_digit(int c);
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
  * surrogates, nothing above U+10FFFF), 0 when invalid; left >= 1 bytes

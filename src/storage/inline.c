@@ -19,21 +19,6 @@
 #include "storage/storage.h"
 #include "common/banned.h"
 
-static int b64(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 /* Decode a data: URI into out. Whitespace inside base64 data is ignored
  * (YAML block scalars fold long URIs over lines). */
 int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error **err)
@@ -54,7 +39,7 @@ int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error *
 		for (; *d; d++) {
 			if (isspace((unsigned char)*d) || *d == '=')
 				continue;
-			int v = b64((unsigned char)*d);
+			int v = cod_base64_digit((unsigned char)*d);
 			if (v < 0)
 				return cod_error_set(err, COD_E_VALIDATION, "data: URI has a character '%c' that is not base64",
 						     *d);

@@ -330,13 +330,63 @@ static void test_archive(void **state)
 	cod_remove_tree(dir);
 }
 
+/* data: URIs (inline inputs): base64 in either alphabet, padded or not,
+ * folded over lines; percent-encoded text; errors name the fix. */
+static void test_data_uri(void **state)
+{
+	(void)state;
+	struct {
+		const char *uri, *want;
+	} ok[] = {
+	    {"data:text/plain;base64,aGVsbG8gd29ybGQ=", "hello world"},
+	    {"data:;base64,aGVsbG8gd29ybGQ", "hello world"},
+	    {"data:;base64,aGVs\n  bG8g\nd29y bGQ=", "hello world"},
+	    {"data:;base64,-_8=", "\xfb\xff"},
+	    {"data:;base64,+/8=", "\xfb\xff"},
+	    {"data:,a%20b%zz", "a b%zz"},
+	    {"DATA:,", ""},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct cod_buf b = COD_BUF_INIT;
+		struct cod_error *err = NULL;
+		assert_int_equal(cod_data_uri_decode(ok[i].uri, &b, &err), 0);
+		assert_string_equal(cod_buf_str(&b), ok[i].want);
+		cod_buf_release(&b);
+	}
+	const char *bad[][2] = {
+	    {"http://x/y", "not a data: URI"},
+	    {"data:text/plain", "no ','"},
+	    {"data:;base64,aGV*bG8=", "not base64"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cod_buf b = COD_BUF_INIT;
+		struct cod_error *err = NULL;
+		assert_int_equal(cod_data_uri_decode(bad[i][0], &b, &err), -1);
+		assert_non_null(strstr(err->message, bad[i][1]));
+		cod_error_free(err);
+		cod_buf_release(&b);
+	}
+	struct cod_buf small = COD_BUF_INIT;
+	small.max = 4;
+	struct cod_error *err = NULL;
+	assert_int_equal(cod_data_uri_decode("data:;base64,aGVsbG8=", &small, &err), -1);
+	assert_int_equal(err->code, COD_E_TOO_LARGE);
+	cod_error_free(err);
+	cod_buf_release(&small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_glob),	   cmocka_unit_test(test_fnv1a),
-	    cmocka_unit_test(test_partitions),	   cmocka_unit_test(test_go_time),
-	    cmocka_unit_test(test_publish_key),	   cmocka_unit_test(test_cache),
-	    cmocka_unit_test(test_inventory_bytes), cmocka_unit_test(test_archive),
+	    cmocka_unit_test(test_glob),
+	    cmocka_unit_test(test_fnv1a),
+	    cmocka_unit_test(test_partitions),
+	    cmocka_unit_test(test_go_time),
+	    cmocka_unit_test(test_publish_key),
+	    cmocka_unit_test(test_cache),
+	    cmocka_unit_test(test_inventory_bytes),
+	    cmocka_unit_test(test_archive),
+	    cmocka_unit_test(test_data_uri),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -263,48 +263,6 @@ char *cod_oci_node_platform(void)
 
 /* ---------------------------------------------------------- credentials */
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* Standard base64 (padding optional); NULL when malformed. */
-static char *b64decode(const char *s)
-{
-	size_t n = strlen(s);
-	char *out = xmalloc(n + 1);
-	size_t o = 0;
-	unsigned acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '=')
-			break;
-		int v = b64val((unsigned char)s[i]);
-		if (v < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static bool split_userpass(const char *text, char **user, char **password)
 {
 	const char *colon = text ? strchr(text, ':') : NULL;
@@ -357,7 +315,7 @@ static bool from_docker_config(const char *registry, char **user, char **passwor
 			continue;
 		json_t *a = json_object_get(v, "auth");
 		if (json_is_string(a)) {
-			cleanup_free char *plain = b64decode(json_string_value(a));
+			cleanup_free char *plain = cod_base64url_decode(json_string_value(a), NULL);
 			if (plain && split_userpass(plain, user, password))
 				return true;
 		}
