@@ -826,8 +826,13 @@ static void *runner_main(void *arg)
 	if (go)
 		finish_locked(c, r, rc, err);
 	r->done = true;
-	pthread_cond_broadcast(&c->agent_cond);
+	/* The agent reaps r when it next wakes; it is woken for it only
+	 * when the capacity freed can start what is queued, or to stop
+	 * (a wake-up per execution costs more than a short-lived one). */
+	bool wake = c->buffer.n > 0 || c->stopping;
 	pthread_mutex_unlock(&c->lock);
+	if (wake)
+		pthread_cond_broadcast(&c->agent_cond);
 	cod_error_free(err);
 	return NULL;
 }
@@ -881,8 +886,24 @@ static int runners_start(struct cod_compute *c, struct compute_running *r)
 		rs->ready_head = r;
 	rs->ready_tail = r;
 	rs->queued++;
-	pthread_cond_signal(&rs->cond);
+	rs->wake++; /* signalled by runners_wake, without the lock */
 	return 0;
+}
+
+/* Wake a runner for each execution handed over since the last call.
+ * Called with c->lock held, which it lets go of while it signals: a
+ * runner signalled under the lock would wake only to block on it. */
+static void runners_wake(struct cod_compute *c)
+{
+	struct compute_runners *rs = &c->runners;
+	size_t n = rs->wake;
+	if (!n)
+		return;
+	rs->wake = 0;
+	pthread_mutex_unlock(&c->lock);
+	while (n--)
+		pthread_cond_signal(&rs->cond);
+	pthread_mutex_lock(&c->lock);
 }
 
 /* End the runner threads (c->lock not held): what is queued still runs. */
@@ -1073,6 +1094,7 @@ void cod_compute_tick(struct cod_compute *c)
 	reap_locked(c);
 	start_ready_locked(c);
 	check_deadlines_locked(c);
+	runners_wake(c);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -1097,6 +1119,10 @@ static void *agent_main(void *arg)
 		}
 		reap_locked(c);
 		start_ready_locked(c); /* before the deadlines: a start sets one */
+		if (c->runners.wake) {
+			runners_wake(c);
+			continue; /* the lock was let go of: look again */
+		}
 		int64_t next = check_deadlines_locked(c);
 		if (c->stopping && !c->running)
 			break;

@@ -268,6 +268,7 @@ struct compute_runners {
 	size_t nthreads, alloc;
 	size_t idle;   /* threads waiting for work */
 	size_t queued; /* executions in the ready queue */
+	size_t wake;   /* of them, not yet signalled (runners_wake) */
 	bool stop;
 };
 
