@@ -198,7 +198,8 @@ static struct compute_running *find_running(struct cod_compute *c, const char *i
 }
 
 /* Queue an accepted execution (c->lock held). One that can never fit
- * fails at once, as Bacalhau's buffer does. */
+ * fails at once, as Bacalhau's buffer does. The caller starts what fits
+ * (start_ready_locked) once it has handled its message. */
 static void enqueue(struct cod_compute *c, struct cod_execution *e)
 {
 	struct cod_error *err = NULL;
@@ -207,9 +208,18 @@ static void enqueue(struct cod_compute *c, struct cod_execution *e)
 		set_state(c, e, COD_EXEC_FAILED, err->message, COD_MSG_COMPUTE_ERROR,
 			  compute_error(e, err->message, false), 0);
 		cod_error_free(err);
-		return;
 	}
-	pthread_cond_broadcast(&c->agent_cond);
+}
+
+/* Something is due at `at` (monotonic ms): wake the agent if it sleeps
+ * past then (c->lock held). An agent that is awake looks before it
+ * sleeps again. */
+static void agent_due_locked(struct cod_compute *c, int64_t at)
+{
+	if (c->agent_sleep_until && at < c->agent_sleep_until) {
+		c->agent_sleep_until = at;
+		pthread_cond_broadcast(&c->agent_cond);
+	}
 }
 
 /* ----------------------------------------------------------- handlers */
@@ -1001,6 +1011,7 @@ static void start_one(struct cod_compute *c, char *id, const struct cod_resource
 	 * sooner reports its result alone, one store write and one message
 	 * per phase fewer. */
 	r->report_at = cod_mono_ms() + c->cfg->compute_phase_report_ms;
+	agent_due_locked(c, r->report_at);
 	if (!report_phase_locked(c, r, COD_EXEC_PREPARING, "preparing")) {
 		cod_buffer_done(&c->buffer, need);
 		running_free(r);
@@ -1133,8 +1144,11 @@ static void *agent_main(void *arg)
 		}
 		struct timespec ts;
 		cod_mono_deadline(&ts, wait_ms);
-		if (!c->in_head || !c->session_ok || c->stopping)
+		if (!c->in_head || !c->session_ok || c->stopping) {
+			c->agent_sleep_until = cod_mono_ms() + wait_ms;
 			pthread_cond_timedwait(&c->agent_cond, &c->lock, &ts);
+			c->agent_sleep_until = 0;
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -1157,6 +1171,18 @@ static void on_inbound(void *ctx, const char *subject, const char *reply, const 
 	}
 	pthread_mutex_lock(&c->lock);
 	if (c->stopping || c->in_len >= INBOUND_MAX) {
+		pthread_mutex_unlock(&c->lock);
+		cod_envelope_release(&in->env);
+		free(in);
+		return;
+	}
+	if (c->session_ok && !c->in_head) {
+		/* In order and nothing waits before it: handled here, and what
+		 * it queued started, without waking the agent (a wake-up per
+		 * message cost more than a short message's handling). */
+		handle_locked(c, &in->env);
+		start_ready_locked(c);
+		runners_wake(c);
 		pthread_mutex_unlock(&c->lock);
 		cod_envelope_release(&in->env);
 		free(in);
@@ -1230,6 +1256,8 @@ static int recover(struct cod_compute *c, struct cod_error **err)
 			failed++;
 		}
 	}
+	if (restarted)
+		pthread_cond_broadcast(&c->agent_cond); /* to start what was queued */
 	pthread_mutex_unlock(&c->lock);
 	cod_cstore_list_free(list, n);
 	if (rc < 0)

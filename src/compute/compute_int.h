@@ -299,8 +299,12 @@ struct cod_compute {
 	bool stopping;					 /* no new work; runners are being cancelled */
 	bool disp_stop;					 /* the dispatcher ends (after a last flush) */
 
+	/* Messages that came while the session was down (or before those
+	 * were handled): the agent takes them in order; otherwise the NATS
+	 * delivery thread handles a message itself (on_inbound). */
 	struct compute_inbound *in_head, *in_tail;
 	size_t in_len;
+	int64_t agent_sleep_until; /* monotonic ms the agent sleeps until; 0 while it runs */
 	uint64_t last_orch_seq; /* mirrors the store */
 
 	bool connected;
