@@ -27,9 +27,12 @@
  * of a node's sequence (a new or wiped store) accepts the first data
  * message it gets from that node as the start.
  *
- * Threads: callbacks run on libnats' delivery threads. They must only
- * decode and enqueue into the owning component's queue (or, for control
- * requests, do a short store operation and reply).
+ * Threads: callbacks run on libnats' delivery threads (one per
+ * subscription). They decode and either enqueue into the owning
+ * component's queue or do what the message asks under that component's
+ * lock when it is short (a control request's store operation and reply; a
+ * compute node's in-order data message); a pulled subscription
+ * (cod_nats_subscribe_pull) has no delivery thread.
  */
 #ifndef COD_TRANSPORT_H
 #define COD_TRANSPORT_H
