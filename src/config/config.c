@@ -44,6 +44,10 @@ static const struct cod_config_key keys[] = {
 	{"Labels", COD_CFG_MAP, "", "COD_LABELS", "static node labels (k=v,k2=v2)", OFF(labels), 0, 0},
 	{"Logging.Level", COD_CFG_STR, "info", "COD_LOG_LEVEL", "log level: debug, info, warn, error",
 	 OFF(log_level), 0, 0},
+	{"BatchScheduling", COD_CFG_BOOL, "true", "COD_BATCH_SCHEDULING",
+	 "run `cod serve` and its NATS server under SCHED_BATCH (no preemption between its own threads on "
+	 "wake-up); executions keep the default policy",
+	 OFF(batch_scheduling), 0, 0},
 	{"API.Host", COD_CFG_STR, "0.0.0.0", "COD_API_HOST",
 	 "REST API address: the server listens on it, clients connect to it (0.0.0.0 = 127.0.0.1)",
 	 OFF(api_host), 0, 0},

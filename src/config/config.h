@@ -53,6 +53,7 @@ struct cod_config {
 	char *node_name;
 	struct cod_kvlist labels;
 	char *log_level;
+	bool batch_scheduling;
 
 	char *api_host;
 	int64_t api_port;

@@ -153,6 +153,12 @@ start_cluster_orchestrator() {
 	[ -n "$NATS_URL" ]
 }
 
+# sched_policy PID: the process's scheduling policy (0 SCHED_OTHER, 3
+# SCHED_BATCH), field 41 of /proc/PID/stat (counted after the comm)
+sched_policy() {
+	sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f39
+}
+
 # start_compute NAME [extra args]: a compute node with its own data dir.
 start_compute() {
 	local name=$1

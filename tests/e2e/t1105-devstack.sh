@@ -37,6 +37,11 @@ run_cod job run "$TEST_TMP/job.yaml" --wait-timeout-secs 60
 expect_eq "a job runs to completion on the devstack" "$RC" 0
 expect_contains "job run reports completion" "$OUT" "Completed"
 
+# BatchScheduling (on by default): every node of the devstack and its NATS
+# server run under SCHED_BATCH
+policies=$(for p in $(pgrep -f -- "--data-dir $STACK") $(pgrep -x nats-server -P "$(pgrep -f -- "serve --orchestrator.*--data-dir $STACK" | head -n 1)"); do sched_policy "$p"; done | sort -u | tr '\n' ' ')
+expect_eq "the devstack's nodes and NATS server run under SCHED_BATCH" "$policies" "3 "
+
 children=$(pgrep -f -- "--data-dir $STACK" | wc -l)
 check "devstack runs 3 cod processes (orchestrator + 2 computes)" test "$children" -ge 3
 kill -INT "$DEVSTACK"

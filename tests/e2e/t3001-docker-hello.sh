@@ -31,6 +31,13 @@ check "the image is in the node's store" test -n "$(ls "$TEST_TMP/c1/compute/ima
 run_cod job history "$ID" --output json
 expect_eq "the Preparing phase is in the history" "$(jq_of '[.[] | select(.ExecutionState.New == 12)] | length > 0' "$OUT")" true
 
+# BatchScheduling (on by default): the node runs under SCHED_BATCH, the
+# execution under the default policy
+expect_eq "the compute node runs under SCHED_BATCH" "$(sched_policy "${COMPUTE_PID[c1]}")" 3
+PID_ID=$(submit_json "$(docker_job policy "{\"Image\":\"$IMG\",\"Parameters\":[\"sh\",\"-c\",\"sed 's/.*) //' /proc/self/stat | cut -d' ' -f39\"]}")")
+wait_for "the policy job completes" 60 job_is "$PID_ID" Completed
+expect_eq "the container's process runs under SCHED_OTHER" "$(exec_field "$PID_ID" .RunOutput.Stdout)" 0
+
 # a failing command: exit code reported, job Failed
 FID=$(submit_json "$(docker_job fails "{\"Image\":\"$IMG\",\"Parameters\":[\"sh\",\"-c\",\"echo oops >&2; exit 3\"]}")")
 wait_for "a failing container fails the job" 60 job_is "$FID" Failed

@@ -108,8 +108,9 @@ expect_eq "a broken config file exits 1" "$RC" 1
 expect_contains "a broken config file is named" "$ERR" "$TEST_TMP/broken/config.yaml"
 
 # ---- the client follows the config file
-start_orchestrator || { not_ok "orchestrator starts"; exit 1; }
+start_orchestrator -c BatchScheduling=false || { not_ok "orchestrator starts"; exit 1; }
 ok "orchestrator starts"
+expect_eq "BatchScheduling=false keeps the default policy" "$(sched_policy "$ORCH_PID")" 0
 port=$COD_API_PORT
 unset COD_API_PORT
 run_cod agent alive

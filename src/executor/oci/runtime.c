@@ -186,6 +186,10 @@ __attribute__((no_sanitize("address"))) static int spawn_child(void *arg)
 		syscall(SYS_close_range, 3U, (unsigned)a->exe_fd - 1, 0U);
 	syscall(SYS_close_range, a->exe_fd >= 3 ? (unsigned)a->exe_fd + 1 : 3U, ~0U, 0U);
 	setpgid(0, 0);
+	/* the execution runs with the default policy, whatever the node's
+	 * own (BatchScheduling) */
+	struct sched_param sp = {0};
+	sched_setscheduler(0, SCHED_OTHER, &sp);
 	if (a->hide) {
 		/* a private mount namespace without the cgroup2 mount of a
 		 * hybrid host, which crun 1.8 refuses */
