@@ -51,7 +51,7 @@ struct sched {
 	struct cod_plan *plan;
 	struct view *v;
 	size_t nv;
-	size_t new_alloc, eval_alloc, event_alloc;
+	size_t new_alloc, new_event_alloc, eval_alloc, event_alloc;
 	/* the job state this plan wants */
 	bool job_set;
 	enum cod_job_state job_state;
@@ -202,8 +202,10 @@ static enum cod_job_state job_state_now(const struct sched *s)
 
 static void drop_new_work(struct sched *s)
 {
-	for (size_t i = 0; i < s->plan->n_new; i++)
+	for (size_t i = 0; i < s->plan->n_new; i++) {
 		cod_execution_free(s->plan->new_execs[i]);
+		free(s->plan->new_events[i]);
+	}
 	s->plan->n_new = 0;
 	for (size_t i = 0; i < s->plan->n_evals; i++)
 		cod_evaluation_free(s->plan->new_evals[i]);
@@ -275,8 +277,10 @@ static void add_eval(struct sched *s, const char *trigger, int64_t wait_until, c
 	p->new_evals[p->n_evals++] = ev;
 }
 
+/* busy: placed on a node that is over-subscribed and queues it (its
+ * desired-state message and its history event say so) */
 static void new_exec(struct sched *s, const char *node_id, int64_t partition, int desired,
-		     const char *message)
+		     const char *message, bool busy)
 {
 	struct cod_plan *p = s->plan;
 	const struct cod_job *job = s->job;
@@ -294,12 +298,16 @@ static void new_exec(struct sched *s, const char *node_id, int64_t partition, in
 	if (cod_task_resources(s->task, &e->allocated, NULL) < 0)
 		memset(&e->allocated, 0, sizeof(e->allocated));
 	e->desired_state.type = desired;
-	e->desired_state.message = xstrdup(message);
+	e->desired_state.message =
+	    xstrdup(busy ? "scheduled on a busy node (over-subscribed; it queues the job)" : message);
 	e->compute_state.type = COD_EXEC_NEW;
 	e->partition_index = partition;
 	e->create_time = s->now;
 	e->modify_time = s->now;
 	COD_GROW(p->new_execs, s->new_alloc, p->n_new + 1);
+	COD_GROW(p->new_events, s->new_event_alloc, p->n_new + 1);
+	p->new_events[p->n_new] = xasprintf("scheduled on node %s%s", node_id,
+					    busy ? ", which is busy (over-subscribed) and queues it" : "");
 	p->new_execs[p->n_new++] = e;
 }
 
@@ -672,8 +680,8 @@ static void place_partitions(struct sched *s, const struct partition *parts, int
 	size_t place = fit < limit ? fit : limit;
 	/* suitable nodes sort first, the busy ones next */
 	for (size_t k = 0; k < place; k++)
-		new_exec(s, r.ranks[k].node->info.node_id, placeable[k], COD_DESIRED_PENDING,
-			 k < r.suitable ? "scheduled" : COD_SCHED_BUSY_MESSAGE);
+		new_exec(s, r.ranks[k].node->info.node_id, placeable[k], COD_DESIRED_PENDING, "scheduled",
+			 k >= r.suitable);
 	if (place < fit)
 		add_eval(s, "exec-limit", s->now, "rate limit: more executions to create");
 	if (usable < needed)
@@ -768,7 +776,7 @@ static void run_ops(struct sched *s, struct cod_error **err)
 		}
 		for (size_t k = 0; k < r.n && r.ranks[k].rank >= 0; k++)
 			new_exec(s, r.ranks[k].node->info.node_id, 0, COD_DESIRED_RUNNING,
-				 "scheduled (direct bid)");
+				 "scheduled (direct bid)", false);
 		ranking_release(&r);
 		mark_running_if_eligible(s);
 		return;
@@ -869,7 +877,7 @@ static void run_daemon(struct sched *s, struct cod_error **err)
 			limited++;
 			continue;
 		}
-		new_exec(s, node_id, 0, COD_DESIRED_RUNNING, "scheduled (direct bid)");
+		new_exec(s, node_id, 0, COD_DESIRED_RUNNING, "scheduled (direct bid)", false);
 	}
 	ranking_release(&r);
 	if (limited)
@@ -957,9 +965,12 @@ void cod_plan_release(struct cod_plan *plan)
 	if (!plan)
 		return;
 	free(plan->job_message);
-	for (size_t i = 0; i < plan->n_new; i++)
+	for (size_t i = 0; i < plan->n_new; i++) {
 		cod_execution_free(plan->new_execs[i]);
+		free(plan->new_events[i]);
+	}
 	free(plan->new_execs);
+	free(plan->new_events);
 	for (size_t i = 0; i < plan->n_updates; i++) {
 		free(plan->updates[i].execution_id);
 		free(plan->updates[i].message);

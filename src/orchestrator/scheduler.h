@@ -70,6 +70,7 @@ struct cod_plan {
 	 * AllocatedResources, DesiredState (Pending for batch/service,
 	 * Running for ops/daemon: a direct bid), ComputeState New */
 	struct cod_execution **new_execs;
+	char **new_events; /* each one's history message ("scheduled on node n-1...") */
 	size_t n_new;
 	struct cod_exec_update *updates;
 	size_t n_updates;
@@ -97,10 +98,6 @@ struct cod_rank_points {
 	int jitter;
 	uint64_t local_bytes;  /* the job's input bytes the node holds */
 };
-
-/* The desired-state message of an execution placed on a busy node (one
- * unsuitable only because it is over-subscribed; docs/scheduler.md). */
-#define COD_SCHED_BUSY_MESSAGE "scheduled on a busy node (over-subscribed; it queues the job)"
 
 struct cod_node_rank {
 	const struct cod_node_state *node;

@@ -118,12 +118,8 @@ static int apply_plan(struct cod_store_tx *tx, struct orch_work *w, struct orch_
 	for (size_t i = 0; rc == 0 && i < plan->n_new; i++) {
 		struct cod_execution *e = plan->new_execs[i];
 		rc = cod_store_tx_put_execution(tx, e, err);
-		if (rc == 0) {
-			bool busy = e->desired_state.message && !strcmp(e->desired_state.message, COD_SCHED_BUSY_MESSAGE);
-			cleanup_free char *msg = xasprintf("scheduled on node %s%s", e->node_id,
-							   busy ? ", which is busy (over-subscribed) and queues it" : "");
-			rc = exec_event(tx, e, COD_EXEC_UNDEFINED, msg, err);
-		}
+		if (rc == 0)
+			rc = exec_event(tx, e, COD_EXEC_UNDEFINED, plan->new_events[i], err);
 		if (rc == 0)
 			rc = send_msg(tx, COD_MSG_ASK_FOR_BID, e, NULL, sent, err);
 	}

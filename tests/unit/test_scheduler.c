@@ -679,6 +679,12 @@ static void test_busy_nodes_delay_never_fail(void **state)
 	assert_int_equal(w.plan.n_new, 2);
 	assert_string_equal(w.plan.new_execs[0]->node_id, "n-2");
 	assert_string_equal(w.plan.new_execs[1]->node_id, "n-1");
+	/* their history events and desired-state messages say why they queue */
+	assert_string_equal(w.plan.new_events[0],
+			    "scheduled on node n-2, which is busy (over-subscribed) and queues it");
+	assert_string_equal(w.plan.new_events[1],
+			    "scheduled on node n-1, which is busy (over-subscribed) and queues it");
+	assert_contains(w.plan.new_execs[0]->desired_state.message, "busy node");
 	assert_null(eval_of(&w, "job-queue"));
 	world_release(&w);
 
@@ -764,6 +770,8 @@ static void test_execution_timeout_fails_execution(void **state)
 	/* retried on the other node (n-1 ran it once: 0 points, n-2 never: 30) */
 	assert_int_equal(w.plan.n_new, 1);
 	assert_string_equal(w.plan.new_execs[0]->node_id, "n-2");
+	assert_string_equal(w.plan.new_events[0], "scheduled on node n-2");
+	assert_string_equal(w.plan.new_execs[0]->desired_state.message, "scheduled");
 
 	/* Preparing does not count against ExecutionTimeout */
 	set_compute(e, COD_EXEC_PREPARING, "", T0);
