@@ -714,9 +714,8 @@ struct store_share {
 	void *arg;
 	struct cod_error *err;
 	int rc;
-	bool done; /* set under share_lock before sem is posted */
-	bool lead; /* its thread is to run the queue: likewise */
-	sem_t sem; /* posted once: done, or to lead */
+	bool lead; /* its thread is to run the queue (set under share_lock before sem is posted) */
+	sem_t sem; /* posted once: its request is done, or it is to lead */
 	struct store_share *next;
 };
 
@@ -757,8 +756,8 @@ static void run_shared(struct cod_store *store, struct store_share *batch)
 	cod_error_free(err);
 }
 
-/* Wake the threads of requests marked done or lead (share_lock not
- * held, so that a woken thread does not block on it at once). A woken
+/* Wake the threads of a batch that is done, and the next lead (share_lock
+ * not held, so that a woken thread does not block on it at once). A woken
  * thread may return and take its request with it: read next first. */
 static void share_wake(struct store_share *list, const struct store_share *self, struct store_share *lead)
 {
@@ -813,8 +812,6 @@ int store_write_shared(struct cod_store *store, store_write_fn fn, store_committ
 		pthread_mutex_unlock(&store->share_lock);
 		run_shared(store, batch);
 		pthread_mutex_lock(&store->share_lock);
-		for (struct store_share *r = batch; r; r = r->next)
-			r->done = true;
 		/* the next queued request's thread runs the queue */
 		struct store_share *lead = store->share_head;
 		if (lead)
