@@ -462,26 +462,29 @@ done:
 	batch_release(&b);
 }
 
-/* How long the inbox waits for a message before it looks at stopping
- * (the stop also ends the wait at once, by unsubscribing). */
+/* How long one wait for the first message of a batch lasts; a stop ends
+ * it at once (cod_orchestrator_stop unsubscribes), so this only bounds an
+ * idle wait. */
 #define INBOX_WAIT_MS 60000
 
-/* Up to BATCH_MAX messages, waiting for the first; those whose subject
- * names no node are dropped. Returns -1 once the subscription has ended. */
+/* Up to BATCH_MAX messages, waiting for the first only; those whose
+ * subject names no node are dropped. Returns -1 once the subscription has
+ * ended and nothing was taken. */
 static int take_batch(struct cod_orchestrator *o, struct decoded *d, size_t *n)
 {
+	int r = 1, wait_ms = INBOX_WAIT_MS;
 	*n = 0;
-	int r = cod_nats_next(o->data_sub, INBOX_WAIT_MS, &d[0].msg);
-	while (r == 1) {
+	while (*n < BATCH_MAX) {
+		memset(&d[*n], 0, sizeof(d[*n]));
+		r = cod_nats_next(o->data_sub, wait_ms, &d[*n].msg);
+		if (r != 1)
+			break;
+		wait_ms = 0;
 		d[*n].node_id = cod_subject_node(d[*n].msg.subject);
 		if (d[*n].node_id)
 			(*n)++;
 		else
 			cod_nats_msg_release(&d[*n].msg);
-		if (*n == BATCH_MAX)
-			break;
-		memset(&d[*n], 0, sizeof(d[*n]));
-		r = cod_nats_next(o->data_sub, 0, &d[*n].msg);
 	}
 	return r < 0 && !*n ? -1 : 0;
 }
@@ -492,7 +495,6 @@ void *orch_inbox_main(void *arg)
 	struct cod_orchestrator *o = arg;
 	struct decoded d[BATCH_MAX];
 	for (;;) {
-		memset(&d[0], 0, sizeof(d[0]));
 		size_t n = 0;
 		if (take_batch(o, d, &n) < 0)
 			return NULL;

@@ -549,8 +549,9 @@ static struct nats_sub *subscribe(struct cod_nats *nc, const char *subj, cod_nat
 		st = natsConnection_SubscribeSync(&s->sub, nc->conn, subj);
 		s->complete = true;
 	}
-	/* Messages are small and handlers only enqueue; a deep pending
-	 * queue rides out a burst (a dropped message is resent anyway). */
+	/* Messages are small; a deep pending queue rides out a burst while
+	 * the handler or the pulling thread is busy (a dropped message is
+	 * resent anyway). */
 	if (st == NATS_OK)
 		st = natsSubscription_SetPendingLimits(s->sub, 1 << 20, 256 << 20);
 	if (st != NATS_OK) {

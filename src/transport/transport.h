@@ -212,7 +212,8 @@ struct cod_nats_msg {
 int cod_nats_subscribe_pull(struct cod_nats *nc, const char *subject, struct cod_nats_pull **out,
 			    struct cod_error **err);
 /* The next message, waiting up to timeout_ms for one (0: only one already
- * there). 1: *msg is set (release it); 0: none came; -1: the subscription
+ * there). 1: *msg is set (release it); 0: none came, or libnats dropped
+ * some for a full queue (their senders resend them); -1: the subscription
  * was stopped or the connection closed. */
 int cod_nats_next(struct cod_nats_pull *p, int timeout_ms, struct cod_nats_msg *msg);
 void cod_nats_msg_release(struct cod_nats_msg *msg);
