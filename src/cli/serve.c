@@ -88,7 +88,7 @@ int cod_cmd_serve(struct cod_cli *cli, int argc, char **argv)
 		if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0)
 			cod_warn("serve",
 				 "BatchScheduling: cannot use SCHED_BATCH (%s); running with the default "
-				 "policy",
+				 "policy (set BatchScheduling=false to run so without this warning)",
 				 strerror(errno));
 	}
 

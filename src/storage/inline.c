@@ -19,6 +19,13 @@
 #include "storage/storage.h"
 #include "common/banned.h"
 
+static int too_large(const struct cod_buf *out, struct cod_error **err)
+{
+	return cod_error_set(err, COD_E_TOO_LARGE,
+			     "data: URI is larger than %zu bytes; put a larger input behind a URL or in S3",
+			     out->max);
+}
+
 /* Decode a data: URI into out. Whitespace inside base64 data is ignored
  * (YAML block scalars fold long URIs over lines). */
 int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error **err)
@@ -27,7 +34,9 @@ int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error *
 		return cod_error_set(err, COD_E_VALIDATION, "\"URL\" is not a data: URI; use data:[<type>][;base64],<data>");
 	const char *comma = strchr(uri, ',');
 	if (!comma)
-		return cod_error_set(err, COD_E_VALIDATION, "data: URI has no ',' before its data");
+		return cod_error_set(
+		    err, COD_E_VALIDATION,
+		    "data: URI has no ',' before its data; use data:[<type>][;base64],<data>");
 	bool base64 = false;
 	for (const char *p = uri + 5; p < comma; p++)
 		if (!strncasecmp(p, ";base64", 7) && (p + 7 == comma))
@@ -41,7 +50,9 @@ int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error *
 				continue;
 			int v = cod_base64_digit((unsigned char)*d);
 			if (v < 0)
-				return cod_error_set(err, COD_E_VALIDATION, "data: URI has a character '%c' that is not base64",
+				return cod_error_set(err, COD_E_VALIDATION,
+						     "data: URI has a character '%c' that is not base64; "
+						     "encode the data with base64 (A-Z a-z 0-9 + / or - _)",
 						     *d);
 			acc = (acc << 6) | (unsigned)v;
 			bits += 6;
@@ -49,7 +60,7 @@ int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error *
 				bits -= 8;
 				char ch = (char)((acc >> bits) & 0xff);
 				if (cod_buf_add(out, &ch, 1) < 0)
-					return cod_error_set(err, COD_E_TOO_LARGE, "data: URI is larger than %zu bytes", out->max);
+					return too_large(out, err);
 			}
 		}
 		return 0;
@@ -61,7 +72,7 @@ int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error *
 			d += 2;
 		}
 		if (cod_buf_add(out, &ch, 1) < 0)
-			return cod_error_set(err, COD_E_TOO_LARGE, "data: URI is larger than %zu bytes", out->max);
+			return too_large(out, err);
 	}
 	return 0;
 }
@@ -76,7 +87,7 @@ static bool bid_check(const struct cod_config *cfg, const struct cod_input_sourc
 {
 	(void)cfg;
 	if (!url_param(in)) {
-		*reason = xstrdup("inline input has no URL parameter");
+		*reason = xstrdup("inline input has no URL parameter; set Params.URL to a data: URI");
 		return false;
 	}
 	return true;
@@ -94,7 +105,8 @@ static int prepare(const struct cod_storage_ctx *ctx, struct cod_mount *mount, s
 {
 	const char *url = url_param(ctx->input);
 	if (!url)
-		return cod_error_set(err, COD_E_VALIDATION, "inline input has no URL parameter");
+		return cod_error_set(err, COD_E_VALIDATION,
+				     "inline input has no URL parameter; set Params.URL to a data: URI");
 	struct cod_buf data;
 	cod_buf_init(&data, 64u << 20);
 	if (cod_data_uri_decode(url, &data, err) < 0) {

@@ -346,7 +346,7 @@ static void test_data_uri(void **state)
 	    {"data:,a%20b%zz", "a b%zz"},
 	    {"DATA:,", ""},
 	};
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+	for (size_t i = 0; i < COD_ARRAY_SIZE(ok); i++) {
 		struct cod_buf b = COD_BUF_INIT;
 		struct cod_error *err = NULL;
 		assert_int_equal(cod_data_uri_decode(ok[i].uri, &b, &err), 0);
@@ -355,10 +355,10 @@ static void test_data_uri(void **state)
 	}
 	const char *bad[][2] = {
 	    {"http://x/y", "not a data: URI"},
-	    {"data:text/plain", "no ','"},
-	    {"data:;base64,aGV*bG8=", "not base64"},
+	    {"data:text/plain", "no ',' before its data; use data:"},
+	    {"data:;base64,aGV*bG8=", "not base64; encode the data with base64"},
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < COD_ARRAY_SIZE(bad); i++) {
 		struct cod_buf b = COD_BUF_INIT;
 		struct cod_error *err = NULL;
 		assert_int_equal(cod_data_uri_decode(bad[i][0], &b, &err), -1);
@@ -371,6 +371,7 @@ static void test_data_uri(void **state)
 	struct cod_error *err = NULL;
 	assert_int_equal(cod_data_uri_decode("data:;base64,aGVsbG8=", &small, &err), -1);
 	assert_int_equal(err->code, COD_E_TOO_LARGE);
+	assert_non_null(strstr(err->message, "behind a URL"));
 	cod_error_free(err);
 	cod_buf_release(&small);
 }
