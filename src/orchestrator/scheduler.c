@@ -277,8 +277,9 @@ static void add_eval(struct sched *s, const char *trigger, int64_t wait_until, c
 	p->new_evals[p->n_evals++] = ev;
 }
 
-/* busy: placed on a node that is over-subscribed and queues it (its
- * desired-state message and its history event say so) */
+/* message: the desired-state message; busy: placed on a node that is
+ * over-subscribed and queues it, which the desired-state message (instead
+ * of message) and the history event then say */
 static void new_exec(struct sched *s, const char *node_id, int64_t partition, int desired,
 		     const char *message, bool busy)
 {
