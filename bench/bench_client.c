@@ -1,12 +1,13 @@
 /*
  * bench_client.c - load and timing client for `make bench` (bench/run.sh).
  *
- *   bench_client alive URL N                 REST round trip floor (GET /agent/alive)
- *   bench_client latency URL N               noop job submit -> Completed, one at a time
- *   bench_client throughput URL N CLIENTS    N noop jobs from CLIENTS threads; first submit -> last completion
- *   bench_client api URL N                   first page of the job list, and job describe
- *   bench_client scheduler EXECS NODES DIR   place EXECS executions over NODES simulated nodes, store included
- *   bench_client populate DIR N              write N completed jobs straight into a store
+ *   bench_client alive URL N                REST round trip floor (GET /agent/alive)
+ *   bench_client latency URL N              noop job submit -> Completed, one at a time
+ *   bench_client throughput URL N CLIENTS   N noop jobs from CLIENTS threads; first submit -> last done
+ *   bench_client api URL N                  first page of the job list, and job describe
+ *   bench_client scheduler EXECS NODES DIR  EXECS executions over NODES simulated nodes, store included
+ *   bench_client populate DIR N             write N completed jobs straight into a store
+ *   bench_client runtime BUNDLE N PAR DIR   N runs of BUNDLE by the OCI runtime alone, PAR at once
  *
  * Every mode prints one JSON object on stdout. Times are wall clock (ms).
  */
@@ -17,10 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/mem.h"
 #include "common/util.h"
+#include "config/config.h"
+#include "executor/oci/oci.h"
 #include "model/model.h"
 #include "orchestrator/scheduler.h"
 #include "store/store.h"
@@ -474,6 +478,118 @@ static int mode_populate(const char *dir, int n)
 	return 0;
 }
 
+/* The OCI runtime alone: what it can start per second on this machine,
+ * with none of cod's work around it, started the way a compute node
+ * starts it (the node's spawn, its sealed copy of the runtime, a cgroup
+ * per container and its removal). Each worker has its own bundle
+ * directory (the runtime writes its pid file and log there) over
+ * BUNDLE's root file system. */
+struct rt_arg {
+	const char *bundle; /* this worker's */
+	int *next, n, fails;
+	pthread_mutex_t *lock;
+};
+
+static void rt_discard(void *arg, int stream, const char *data, size_t len)
+{
+	(void)arg, (void)stream, (void)data, (void)len;
+}
+
+static void *rt_worker(void *p)
+{
+	struct rt_arg *a = p;
+	cleanup_free char *cfg_path = xasprintf("%s/config.json", a->bundle);
+	cleanup_json json_t *cfg = json_load_file(cfg_path, 0, NULL);
+	for (;;) {
+		pthread_mutex_lock(a->lock);
+		int i = (*a->next)++;
+		pthread_mutex_unlock(a->lock);
+		if (i >= a->n)
+			break;
+		char id[64];
+		snprintf(id, sizeof(id), "bench-rt-%d-%d", (int)getpid(), i);
+		struct cod_oci_limits limits = {0};
+		cleanup_free char *cg = cod_oci_cgroup_prepare(id, &limits);
+		json_object_set_new(json_object_get(cfg, "linux"), "cgroupsPath", json_string(cg));
+		if (!cfg || json_dump_file(cfg, cfg_path, 0) < 0) {
+			a->fails++;
+			cod_oci_container_cleanup(id);
+			continue;
+		}
+		struct cod_oci_container *c = cod_oci_container_new(id, a->bundle);
+		struct cod_oci_result res;
+		struct cod_error *err = NULL;
+		if (cod_oci_container_run(c, &limits, rt_discard, NULL, &res, &err) < 0 ||
+		    res.outcome != COD_OCI_EXITED || res.exit_code != 0) {
+			if (a->fails++ == 0)
+				fprintf(stderr, "runtime: %s\n",
+					err	      ? err->message
+					: res.message ? res.message
+						      : "the process failed");
+		}
+		cod_error_free(err);
+		free(res.message);
+		cod_oci_container_cleanup(id);
+		cod_oci_container_free(c);
+	}
+	return NULL;
+}
+
+static int mode_runtime(const char *bundle, int n, int par, const char *dir)
+{
+	struct cod_config cfg;
+	cod_config_init(&cfg);
+	free(cfg.data_dir);
+	cfg.data_dir = xstrdup(dir);
+	struct cod_error *err = NULL;
+	if (cod_oci_configure(&cfg, &err) < 0 || !cod_oci_settings()->runtime_path) {
+		fprintf(stderr, "runtime: %s\n", err ? err->message : cod_oci_settings()->runtime_problem);
+		cod_error_free(err);
+		cod_config_release(&cfg);
+		return 1;
+	}
+	cleanup_free char *src = xasprintf("%s/config.json", bundle);
+	cleanup_json json_t *spec = json_load_file(src, 0, NULL);
+	char root[4096];
+	cleanup_free char *rootfs = xasprintf("%s/rootfs", bundle);
+	if (!spec || !realpath(rootfs, root)) {
+		fprintf(stderr, "runtime: %s: no config.json or rootfs\n", bundle);
+		cod_config_release(&cfg);
+		return 1;
+	}
+	json_object_set_new(json_object_get(spec, "root"), "path", json_string(root));
+	struct rt_arg *args = xcalloc((size_t)par, sizeof(*args));
+	pthread_t *t = xcalloc((size_t)par, sizeof(*t));
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	int next = 0, fails = 0;
+	for (int w = 0; w < par; w++) {
+		char *d = xasprintf("%s/bundle-%d", dir, w);
+		cleanup_free char *f = xasprintf("%s/config.json", d);
+		if (cod_mkdir_p(d, 0755, NULL) < 0 || json_dump_file(spec, f, 0) < 0) {
+			fprintf(stderr, "runtime: cannot write %s\n", f);
+			exit(1);
+		}
+		args[w] = (struct rt_arg){.bundle = d, .next = &next, .n = n, .lock = &lock};
+	}
+	double t0 = now_ms();
+	for (int w = 0; w < par; w++)
+		pthread_create(&t[w], NULL, rt_worker, &args[w]);
+	for (int w = 0; w < par; w++) {
+		pthread_join(t[w], NULL);
+		fails += args[w].fails;
+		free((char *)args[w].bundle);
+	}
+	double secs = (now_ms() - t0) / 1e3;
+	printf("{\"what\": \"runtime\", \"runtime\": \"%s\", \"runs\": %d, \"parallel\": %d, "
+	       "\"seconds\": %.3f, \"runs_per_s\": %.1f, \"failures\": %d}\n",
+	       cod_oci_settings()->runtime_name, n, par, secs, secs > 0 ? n / secs : 0, fails);
+	free(args);
+	free(t);
+	cod_oci_reset();
+	cod_config_release(&cfg);
+	return fails ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -495,6 +611,8 @@ int main(int argc, char **argv)
 		rc = mode_scheduler(atoi(argv[2]), atoi(argv[3]), argv[4]);
 	else if (!strcmp(mode, "populate") && argc == 4)
 		rc = mode_populate(argv[2], atoi(argv[3]));
+	else if (!strcmp(mode, "runtime") && argc == 6)
+		rc = mode_runtime(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5]);
 	else
 		fprintf(stderr, "bad arguments for mode \"%s\"\n", mode);
 	curl_global_cleanup();

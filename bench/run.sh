@@ -183,6 +183,18 @@ if want container; then
 		pids+=("${out#* }")
 		img="127.0.0.1:${out% *}/bench/busybox:latest"
 		skopeo copy -q --all --dest-tls-verify=false "oci:$work/images/layout:cod-test/busybox:latest" "docker://$img"
+		# the same container run directly by the runtime (baselines of 3 and
+		# 4): a bundle with the image's busybox, `true` as the process
+		b="$work/bundle"
+		mkdir -p "$b/rootfs/bin"
+		cp /bin/busybox "$b/rootfs/bin/busybox"
+		ln -sf busybox "$b/rootfs/bin/true"
+		# the runtime cod itself picks (Engines.Types.Docker.Runtime=auto: crun first)
+		rt=crun
+		command -v crun >/dev/null || rt=runc
+		(cd "$b" && "$rt" spec >/dev/null 2>&1 || true)
+		jq '.process.args = ["/bin/true"] | .process.terminal = false | .root.readonly = true' "$b/config.json" >"$b/c.json"
+		mv "$b/c.json" "$b/config.json"
 		start_devstack "$work/cstack"
 		body=$(jq -nc --arg i "$img" '{Job: {Type: "batch", Tasks: [{Name: "main",
 			Engine: {Type: "docker", Params: {Image: $i, Entrypoint: ["/bin/true"]}}}]}}')
@@ -192,8 +204,10 @@ if want container; then
 		# 4: container throughput, the same job CJOBS times from 16 clients,
 		# RUNS times, each run followed by a Slurm run (both move with the
 		# machine's speed; the devstack idles meanwhile): medians, and the
-		# ratio of each pair
-		cod_tps=() slurm_tps=() pair_ratios=() cod_tp_fails=0
+		# ratio of each pair. After each pair the runtime alone runs the same
+		# process as often, from as many workers, started as a compute node
+		# starts it: the most containers per second the runtime allows here.
+		cod_tps=() slurm_tps=() pair_ratios=() cod_tp_fails=0 rt_tps=() rt_shares=()
 		for _ in $(seq 1 "$RUNS"); do
 			r=$(BENCH_JOB_BODY=$body "$CLIENT" throughput "$API" "${CJOBS:-200}" "$CLIENTS")
 			cod_tps+=("$(jq -r .jobs_per_s <<<"$r")")
@@ -202,6 +216,13 @@ if want container; then
 			if [ -n "$s" ]; then
 				slurm_tps+=("$s")
 				pair_ratios+=("$(ratio "${cod_tps[-1]}" "$s" | tr -d x)")
+			fi
+			rm -rf "$work/rt"
+			mkdir -p "$work/rt"
+			r=$("$CLIENT" runtime "$b" "${CJOBS:-200}" "$CLIENTS" "$work/rt") || r=
+			if [ -n "$r" ]; then
+				rt_tps+=("$(jq -r .runs_per_s <<<"$r")")
+				rt_shares+=("$(awk -v a="${cod_tps[-1]}" -v b="${rt_tps[-1]}" 'BEGIN{printf "%.0f", 100 * a / b}')")
 			fi
 		done
 		stop_devstack
@@ -216,18 +237,13 @@ if want container; then
 			row "$what" "$cod_tp" "Slurm not available here (slurm-wlm, munge); peers README figure 24.9" \
 				"$(ratio "$cod_tp" 24.9)" ">= 5x Slurm"
 		fi
-		# the same container run directly by the runtime: a bundle with the
-		# image's busybox, `true` as the process
-		b="$work/bundle"
-		mkdir -p "$b/rootfs/bin"
-		cp /bin/busybox "$b/rootfs/bin/busybox"
-		ln -sf busybox "$b/rootfs/bin/true"
-		# the runtime cod itself picks (Engines.Types.Docker.Runtime=auto: crun first)
-		rt=crun
-		command -v crun >/dev/null || rt=runc
-		(cd "$b" && "$rt" spec >/dev/null 2>&1 || true)
-		jq '.process.args = ["/bin/true"] | .process.terminal = false | .root.readonly = true' "$b/config.json" >"$b/c.json"
-		mv "$b/c.json" "$b/config.json"
+		if [ "${#rt_tps[@]}" -gt 0 ]; then
+			rt_tp=$(printf '%s\n' "${rt_tps[@]}" | median)
+			need=
+			[ -n "${slurm_tp:-}" ] && need=", 5x Slurm is $(awk -v s="$slurm_tp" -v r="$rt_tp" 'BEGIN{printf "%.1f jobs/s, %.0f%% of it", 5 * s, 500 * s / r}')"
+			row "container throughput ceiling: $rt alone, ${CJOBS:-200} runs of the same process from $CLIENTS workers, started as a compute node starts it (runs/s, min-max $(printf '%s\n' "${rt_tps[@]}" | minmax))" \
+				"cod $cod_tp" "$rt alone $rt_tp$need" "cod at $(printf '%s\n' "${rt_shares[@]}" | median)% of it (pairs $(printf '%s\n' "${rt_shares[@]}" | minmax)%)" "report"
+		fi
 		times=()
 		for i in $(seq 1 "${CONTAINER_N:-30}"); do
 			t0=$(date +%s%N)
