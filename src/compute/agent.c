@@ -1526,6 +1526,7 @@ void cod_compute_stop(struct cod_compute *c)
 		pthread_join(c->agent_thr, NULL);
 	cod_compute_reap(c, true);
 	runners_stop(c);
+	cod_executor_release();
 	if (c->ctrl_started)
 		pthread_join(c->ctrl_thr, NULL);
 	/* Give the final messages a moment to reach the orchestrator; what

@@ -520,6 +520,11 @@ static int docker_configure(const struct cod_config *cfg, struct cod_error **err
 	return 0;
 }
 
+static void docker_release(void)
+{
+	cod_oci_state_release();
+}
+
 const struct cod_executor_ops cod_executor_docker = {
     .name = "docker",
     .configure = docker_configure,
@@ -530,4 +535,5 @@ const struct cod_executor_ops cod_executor_docker = {
     .run = docker_run,
     .cancel = docker_cancel,
     .cleanup = docker_cleanup,
+    .release = docker_release,
 };

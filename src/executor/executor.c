@@ -40,6 +40,13 @@ int cod_executor_configure(const struct cod_config *cfg, struct cod_error **err)
 	return 0;
 }
 
+void cod_executor_release(void)
+{
+	for (size_t i = 0; i < COD_ARRAY_SIZE(registry); i++)
+		if (registry[i]->release)
+			registry[i]->release();
+}
+
 const struct cod_executor_ops *const *cod_executor_all(size_t *n)
 {
 	*n = COD_ARRAY_SIZE(registry);

@@ -167,6 +167,10 @@ struct cod_executor_ops {
 	 * state, rootfs) once the results are published. Always called when
 	 * prepare() or run() was. */
 	void (*cleanup)(struct cod_executor_run *run);
+
+	/* Optional: the compute node closes, every run cleaned up; release
+	 * what configure() set up on the machine for it. */
+	void (*release)(void);
 };
 
 extern const struct cod_executor_ops cod_executor_noop;
@@ -174,6 +178,9 @@ extern const struct cod_executor_ops cod_executor_docker;
 
 /* Hand the node's configuration to every driver with a configure slot. */
 int cod_executor_configure(const struct cod_config *cfg, struct cod_error **err);
+
+/* The node closes: every driver with a release slot lets go. */
+void cod_executor_release(void);
 
 /* The driver for an engine Type (case-insensitive), or NULL. */
 const struct cod_executor_ops *cod_executor_find(const char *type);

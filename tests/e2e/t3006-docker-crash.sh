@@ -28,3 +28,10 @@ wait_for "the execution is reported failed" 60 job_terminal "$J"
 expect_contains "as interrupted by the restart" "$(exec_field "$J" .ComputeState.Message)" "restarted"
 grep -q "left by an earlier run" "$TEST_TMP/c1.log"
 check "the sweep is logged" test $? -eq 0
+
+# The runtime's state directory (in /run, one per data dir) goes with the
+# node that stops; before, every data dir a node ever used left one.
+ROOT=/run/cod/oci/$(printf %s "$TEST_TMP/c1/compute/images" | sha256sum | cut -c1-12)
+check "the node's runtime state directory exists while it runs" test -d "$ROOT"
+kill_compute c1 TERM
+check "a node that stops removes it" test ! -e "$ROOT"

@@ -407,6 +407,9 @@ int cod_oci_container_run(struct cod_oci_container *c, const struct cod_oci_limi
 void cod_oci_container_cleanup(const char *id);
 /* The runtime's --root for this data dir (heap). */
 char *cod_oci_state_root(void);
+/* The node closes: remove its runtime state directory (in /run, one per
+ * data dir) unless a container is still in it. */
+void cod_oci_state_release(void);
 /* Remove containers an earlier run of this node left (a crash): kill,
  * delete, unmount. Returns how many. Compute node start only. */
 int cod_oci_sweep(void);

@@ -85,6 +85,18 @@ char *cod_oci_state_root(void)
 			 md[5], s->runtime_name ? s->runtime_name : "none");
 }
 
+void cod_oci_state_release(void)
+{
+	if (!cod_oci_settings()->runtime_path)
+		return;
+	cleanup_free char *root = cod_oci_state_root();
+	/* empty once every container is deleted; the runtime makes it again */
+	if (rmdir(root) == 0) {
+		*strrchr(root, '/') = '\0';
+		rmdir(root);
+	}
+}
+
 /* argv for the runtime: global options first. Heap array of borrowed or
  * heap strings: free with free_argv. */
 static char **runtime_argv(const char *const *args)
