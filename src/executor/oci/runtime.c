@@ -67,8 +67,11 @@ struct cod_oci_container {
 	bool kill_requested;
 };
 
-static const char *const v1_controllers[] = {"memory", "cpu",	  "cpuacct", "pids",   "cpuset",
-					     "blkio",  "devices", "freezer", "systemd"};
+/* The hierarchies a container's cgroups are removed from on v1 and hybrid
+ * hosts; "unified" is a hybrid host's cgroup2 mount, where runc makes
+ * them too (crun does not see it, see spawn_child). */
+static const char *const v1_controllers[] = {"memory",	"cpu",	   "cpuacct", "pids",	 "cpuset",
+					     "blkio",	"devices", "freezer", "systemd", "unified"};
 
 /* ------------------------------------------------------------ processes */
 
