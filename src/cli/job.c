@@ -155,6 +155,41 @@ static char *u64_text(uint64_t v)
 	return xasprintf("%llu", (unsigned long long)v);
 }
 
+/* One item of an answer as a table row: decode it and add its cells; -1
+ * with err set when it does not decode. */
+typedef int (*item_row_fn)(struct cod_cli *cli, struct cod_table *t, json_t *item, struct cod_error **err);
+
+/* The items of an answer: as they are with a structured --output, else a
+ * table, one row per item; widths (column, width pairs ending with 0
+ * width) caps columns. what names an item in the error. 0 or the exit
+ * code. */
+static int print_items(struct cod_cli *cli, json_t *items, const char *const *headers, size_t ncols,
+		       const size_t (*widths)[2], const char *what, item_row_fn row)
+{
+	if (cod_output_structured(&cli->out)) {
+		cod_print_value(items, &cli->out, stdout);
+		return 0;
+	}
+	struct cod_table t;
+	cod_table_init(&t, ncols, headers);
+	for (; widths && (*widths)[1]; widths++)
+		cod_table_set_width(&t, (*widths)[0], (*widths)[1]);
+	size_t i;
+	json_t *item;
+	json_array_foreach(items, i, item)
+	{
+		struct cod_error *err = NULL;
+		if (row(cli, &t, item, &err) < 0) {
+			cod_table_release(&t);
+			bad_answer(&err, what);
+			return cod_cli_fail(err);
+		}
+	}
+	cod_table_print(&t, &cli->out, stdout);
+	cod_table_release(&t);
+	return 0;
+}
+
 static char *labels_text(const struct cod_kvlist *labels)
 {
 	struct cod_buf b = COD_BUF_INIT;
@@ -898,6 +933,21 @@ static const char list_help[] =
 	"  cod job list --limit 50 --order-by modified_at\n"
 	"  cod job list --labels 'team=data,env in (prod,staging)' --output json";
 
+static int job_row(struct cod_cli *cli, struct cod_table *t, json_t *item, struct cod_error **err)
+{
+	struct cod_job *job = cod_job_from_json(item, err);
+	if (!job)
+		return -1;
+	cleanup_free char *created = time_cell(cli, job->create_time);
+	cleanup_free char *id = id_cell(cli, job->id);
+	cleanup_free char *engine = cod_job_engine_summary(job);
+	const char *row[] = {created, id, job->name, engine, cod_job_type_name(job->type),
+			     cod_job_state_name((enum cod_job_state)job->state.type)};
+	cod_table_add(t, row);
+	cod_job_free(job);
+	return 0;
+}
+
 static int cmd_list(struct cod_cli *cli, int argc, char **argv)
 {
 	int64_t limit = 10;
@@ -952,35 +1002,11 @@ static int cmd_list(struct cod_cli *cli, int argc, char **argv)
 		if (!all || !token)
 			break;
 	}
-	if (cod_output_structured(&cli->out)) {
-		cod_print_value(jobs, &cli->out, stdout);
-	} else {
-		static const char *const headers[] = {"CREATED", "ID", "NAME", "JOB", "TYPE", "STATE"};
-		struct cod_table t;
-		cod_table_init(&t, COD_ARRAY_SIZE(headers), headers);
-		cod_table_set_width(&t, 2, 30);
-		cod_table_set_width(&t, 3, 40);
-		size_t i;
-		json_t *item;
-		json_array_foreach(jobs, i, item)
-		{
-			struct cod_job *job = cod_job_from_json(item, &err);
-			if (!job) {
-				cod_table_release(&t);
-				bad_answer(&err, "job");
-				return cod_cli_fail(err);
-			}
-			cleanup_free char *created = time_cell(cli, job->create_time);
-			cleanup_free char *id = id_cell(cli, job->id);
-			cleanup_free char *engine = cod_job_engine_summary(job);
-			const char *row[] = {created, id, job->name, engine, cod_job_type_name(job->type),
-					     cod_job_state_name((enum cod_job_state)job->state.type)};
-			cod_table_add(&t, row);
-			cod_job_free(job);
-		}
-		cod_table_print(&t, &cli->out, stdout);
-		cod_table_release(&t);
-	}
+	static const char *const headers[] = {"CREATED", "ID", "NAME", "JOB", "TYPE", "STATE"};
+	static const size_t widths[][2] = {{2, 30}, {3, 40}, {0, 0}};
+	rc = print_items(cli, jobs, headers, COD_ARRAY_SIZE(headers), widths, "job", job_row);
+	if (rc)
+		return rc;
 	if (token)
 		print_more_hint("job list", token, ns);
 	return 0;
@@ -1397,6 +1423,20 @@ static const char history_help[] =
 	"  cod job history my-job --event-type execution --output json\n"
 	"  cod job history my-job --all-versions --limit 20";
 
+static int history_row(struct cod_cli *cli, struct cod_table *t, json_t *item, struct cod_error **err)
+{
+	struct cod_history_event *h = cod_history_from_json(item, err);
+	if (!h)
+		return -1;
+	cleanup_free char *when = cod_fmt_time(h->event_time ? h->event_time : h->time);
+	cleanup_free char *ver = u64_text(h->job_version);
+	cleanup_free char *exec = id_cell(cli, h->execution_id);
+	const char *row[] = {when, h->type == COD_HISTORY_JOB ? "Job" : "Execution", ver, exec, h->topic, h->message};
+	cod_table_add(t, row);
+	cod_history_free(h);
+	return 0;
+}
+
 static int cmd_history(struct cod_cli *cli, int argc, char **argv)
 {
 	const char *ns = NULL, *event_type = NULL, *exec_id = NULL, *next_token = NULL;
@@ -1440,35 +1480,12 @@ static int cmd_history(struct cod_cli *cli, int argc, char **argv)
 	cleanup_json json_t *resp = NULL;
 	if (call_get(cli, &path, &resp, &err) < 0)
 		return cod_cli_fail(err);
-	json_t *items = items_of(resp);
-	if (cod_output_structured(&cli->out)) {
-		cod_print_value(items, &cli->out, stdout);
-	} else {
-		static const char *const headers[] = {"TIME", "LEVEL", "JOB VERSION", "EXEC. ID", "TOPIC", "EVENT"};
-		struct cod_table t;
-		cod_table_init(&t, COD_ARRAY_SIZE(headers), headers);
-		cod_table_set_width(&t, 5, 80);
-		size_t i;
-		json_t *item;
-		json_array_foreach(items, i, item)
-		{
-			struct cod_history_event *h = cod_history_from_json(item, &err);
-			if (!h) {
-				cod_table_release(&t);
-				bad_answer(&err, "history event");
-				return cod_cli_fail(err);
-			}
-			cleanup_free char *when = cod_fmt_time(h->event_time ? h->event_time : h->time);
-			cleanup_free char *ver = u64_text(h->job_version);
-			cleanup_free char *exec = id_cell(cli, h->execution_id);
-			const char *row[] = {when, h->type == COD_HISTORY_JOB ? "Job" : "Execution", ver, exec, h->topic,
-					     h->message};
-			cod_table_add(&t, row);
-			cod_history_free(h);
-		}
-		cod_table_print(&t, &cli->out, stdout);
-		cod_table_release(&t);
-	}
+	static const char *const headers[] = {"TIME", "LEVEL", "JOB VERSION", "EXEC. ID", "TOPIC", "EVENT"};
+	static const size_t widths[][2] = {{5, 80}, {0, 0}};
+	rc = print_items(cli, items_of(resp), headers, COD_ARRAY_SIZE(headers), widths, "history event",
+			 history_row);
+	if (rc)
+		return rc;
 	const char *token = next_token_of(resp);
 	if (token) {
 		cleanup_free char *cmd = xasprintf("job history %s", pos[0]);
@@ -1486,6 +1503,31 @@ static const char executions_help[] =
 	"Examples:\n"
 	"  cod job executions j-6f9c2a1b\n"
 	"  cod job executions my-job --all-versions --order-by modified_at --output json";
+
+static int execution_row(struct cod_cli *cli, struct cod_table *t, json_t *item, struct cod_error **err)
+{
+	struct cod_execution *e = cod_execution_from_json(item, err);
+	if (!e)
+		return -1;
+	cleanup_free char *created = time_cell(cli, e->create_time);
+	cleanup_free char *modified = time_cell(cli, e->modify_time);
+	cleanup_free char *id = id_cell(cli, e->id);
+	cleanup_free char *node = id_cell(cli, e->node_id);
+	cleanup_free char *ver = u64_text(e->job_version);
+	cleanup_free char *rev = u64_text(e->revision);
+	const char *row[] = {created,
+			     modified,
+			     id,
+			     ver,
+			     node,
+			     rev,
+			     cod_exec_state_name((enum cod_exec_state)e->compute_state.type),
+			     cod_exec_desired_name((enum cod_exec_desired)e->desired_state.type),
+			     e->compute_state.message};
+	cod_table_add(t, row);
+	cod_execution_free(e);
+	return 0;
+}
 
 static int cmd_executions(struct cod_cli *cli, int argc, char **argv)
 {
@@ -1529,47 +1571,11 @@ static int cmd_executions(struct cod_cli *cli, int argc, char **argv)
 	cleanup_json json_t *resp = NULL;
 	if (call_get(cli, &path, &resp, &err) < 0)
 		return cod_cli_fail(err);
-	json_t *items = items_of(resp);
-	if (cod_output_structured(&cli->out)) {
-		cod_print_value(items, &cli->out, stdout);
-		return 0;
-	}
 	static const char *const headers[] = {"CREATED", "MODIFIED", "ID",    "JOB VERSION", "NODE ID",
 					      "REV.",    "STATE",    "DESIRED", "COMMENT"};
-	struct cod_table t;
-	cod_table_init(&t, COD_ARRAY_SIZE(headers), headers);
-	cod_table_set_width(&t, 8, 60);
-	size_t i;
-	json_t *item;
-	json_array_foreach(items, i, item)
-	{
-		struct cod_execution *e = cod_execution_from_json(item, &err);
-		if (!e) {
-			cod_table_release(&t);
-			bad_answer(&err, "execution");
-			return cod_cli_fail(err);
-		}
-		cleanup_free char *created = time_cell(cli, e->create_time);
-		cleanup_free char *modified = time_cell(cli, e->modify_time);
-		cleanup_free char *id = id_cell(cli, e->id);
-		cleanup_free char *node = id_cell(cli, e->node_id);
-		cleanup_free char *ver = u64_text(e->job_version);
-		cleanup_free char *rev = u64_text(e->revision);
-		const char *row[] = {created,
-				     modified,
-				     id,
-				     ver,
-				     node,
-				     rev,
-				     cod_exec_state_name((enum cod_exec_state)e->compute_state.type),
-				     cod_exec_desired_name((enum cod_exec_desired)e->desired_state.type),
-				     e->compute_state.message};
-		cod_table_add(&t, row);
-		cod_execution_free(e);
-	}
-	cod_table_print(&t, &cli->out, stdout);
-	cod_table_release(&t);
-	return 0;
+	static const size_t widths[][2] = {{8, 60}, {0, 0}};
+	return print_items(cli, items_of(resp), headers, COD_ARRAY_SIZE(headers), widths, "execution",
+			   execution_row);
 }
 
 /* ----------------------------------------------------------- versions */
@@ -1580,6 +1586,21 @@ static const char versions_help[] =
 	"Examples:\n"
 	"  cod job versions my-job\n"
 	"  cod job versions j-6f9c2a1b --output yaml";
+
+static int version_row(struct cod_cli *cli, struct cod_table *t, json_t *item, struct cod_error **err)
+{
+	(void)cli;
+	struct cod_job *job = cod_job_from_json(item, err);
+	if (!job)
+		return -1;
+	/* a version is created when the job is modified */
+	cleanup_free char *when = cod_fmt_time(job->modify_time ? job->modify_time : job->create_time);
+	cleanup_free char *ver = u64_text(job->version);
+	const char *row[] = {when, ver};
+	cod_table_add(t, row);
+	cod_job_free(job);
+	return 0;
+}
 
 static int cmd_versions(struct cod_cli *cli, int argc, char **argv)
 {
@@ -1601,34 +1622,9 @@ static int cmd_versions(struct cod_cli *cli, int argc, char **argv)
 	cleanup_json json_t *resp = NULL;
 	if (call_get(cli, &path, &resp, &err) < 0)
 		return cod_cli_fail(err);
-	json_t *items = items_of(resp);
-	if (cod_output_structured(&cli->out)) {
-		cod_print_value(items, &cli->out, stdout);
-		return 0;
-	}
 	static const char *const headers[] = {"CREATED AT", "JOB VERSION"};
-	struct cod_table t;
-	cod_table_init(&t, COD_ARRAY_SIZE(headers), headers);
-	size_t i;
-	json_t *item;
-	json_array_foreach(items, i, item)
-	{
-		struct cod_job *job = cod_job_from_json(item, &err);
-		if (!job) {
-			cod_table_release(&t);
-			bad_answer(&err, "job version");
-			return cod_cli_fail(err);
-		}
-		/* a version is created when the job is modified */
-		cleanup_free char *when = cod_fmt_time(job->modify_time ? job->modify_time : job->create_time);
-		cleanup_free char *ver = u64_text(job->version);
-		const char *row[] = {when, ver};
-		cod_table_add(&t, row);
-		cod_job_free(job);
-	}
-	cod_table_print(&t, &cli->out, stdout);
-	cod_table_release(&t);
-	return 0;
+	return print_items(cli, items_of(resp), headers, COD_ARRAY_SIZE(headers), NULL, "job version",
+			   version_row);
 }
 
 /* -------------------------------------------------------------- group */
