@@ -134,10 +134,8 @@ static const struct cod_command agent_commands[] = {
 
 int cod_cmd_agent(struct cod_cli *cli, int argc, char **argv)
 {
-	int rc = cod_cli_dispatch(cli, "agent", agent_commands, argc, argv);
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
-		fputs("\nExamples:\n"
-		      "  cod agent alive\n"
-		      "  cod agent config --output json\n", argc < 2 ? stderr : stdout);
-	return rc;
+	return cod_cli_dispatch(cli, "agent", agent_commands,
+				"  cod agent alive\n"
+				"  cod agent config --output json\n",
+				argc, argv);
 }

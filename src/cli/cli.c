@@ -302,8 +302,8 @@ int cod_cli_parse(struct cod_cli *cli, int argc, char **argv, const struct cod_f
 	return 0;
 }
 
-int cod_cli_dispatch(struct cod_cli *cli, const char *group, const struct cod_command *cmds, int argc,
-		     char **argv)
+int cod_cli_dispatch(struct cod_cli *cli, const char *group, const struct cod_command *cmds,
+		     const char *examples, int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
 	if (cli->complete) {
@@ -320,6 +320,8 @@ int cod_cli_dispatch(struct cod_cli *cli, const char *group, const struct cod_co
 		for (const struct cod_command *c = cmds; c->name; c++)
 			fprintf(f, "  %-12s %s\n", c->name, c->summary);
 		fprintf(f, "\nRun 'cod %s <command> --help' for more.\n", group);
+		if (examples)
+			fprintf(f, "\nExamples:\n%s", examples);
 		return sub ? 0 : 2;
 	}
 	for (const struct cod_command *c = cmds; c->name; c++)

@@ -95,9 +95,10 @@ int cod_cli_parse(struct cod_cli *cli, int argc, char **argv, const struct cod_f
 int cod_cli_fail(struct cod_error *err);
 /* Usage error: prints the message and a pointer to --help; returns 2. */
 int cod_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Dispatch to a subcommand of a group. */
-int cod_cli_dispatch(struct cod_cli *cli, const char *group, const struct cod_command *cmds, int argc,
-		     char **argv);
+/* Dispatch to a subcommand of a group; the group's help ends with
+ * examples (lines of "  cod ...\n") when not NULL. */
+int cod_cli_dispatch(struct cod_cli *cli, const char *group, const struct cod_command *cmds,
+		     const char *examples, int argc, char **argv);
 /* The table of command groups (for completion). */
 const struct cod_command *cod_cli_groups(void);
 /* Load config (files, env, flags, -c) into cli->cfg after parsing. */

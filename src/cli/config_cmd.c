@@ -133,10 +133,8 @@ static const struct cod_command config_commands[] = {
 
 int cod_cmd_config(struct cod_cli *cli, int argc, char **argv)
 {
-	int rc = cod_cli_dispatch(cli, "config", config_commands, argc, argv);
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
-		fputs("\nExamples:\n"
-		      "  cod config list\n"
-		      "  cod config set API.Port=4321\n", argc < 2 ? stderr : stdout);
-	return rc;
+	return cod_cli_dispatch(cli, "config", config_commands,
+				"  cod config list\n"
+				"  cod config set API.Port=4321\n",
+				argc, argv);
 }

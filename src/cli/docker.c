@@ -446,5 +446,5 @@ static const struct cod_command docker_commands[] = {
 
 int cod_cmd_docker(struct cod_cli *cli, int argc, char **argv)
 {
-	return cod_cli_dispatch(cli, "docker", docker_commands, argc, argv);
+	return cod_cli_dispatch(cli, "docker", docker_commands, NULL, argc, argv);
 }

@@ -226,5 +226,5 @@ static const struct cod_command image_commands[] = {
 
 int cod_cmd_image(struct cod_cli *cli, int argc, char **argv)
 {
-	return cod_cli_dispatch(cli, "image", image_commands, argc, argv);
+	return cod_cli_dispatch(cli, "image", image_commands, NULL, argc, argv);
 }

@@ -114,5 +114,5 @@ static const struct cod_command ipfs_commands[] = {
 
 int cod_cmd_ipfs(struct cod_cli *cli, int argc, char **argv)
 {
-	return cod_cli_dispatch(cli, "ipfs", ipfs_commands, argc, argv);
+	return cod_cli_dispatch(cli, "ipfs", ipfs_commands, NULL, argc, argv);
 }

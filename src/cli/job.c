@@ -176,8 +176,7 @@ static int print_items(struct cod_cli *cli, json_t *items, const char *const *he
 		cod_table_set_width(&t, (*widths)[0], (*widths)[1]);
 	size_t i;
 	json_t *item;
-	json_array_foreach(items, i, item)
-	{
+	json_array_foreach (items, i, item) {
 		struct cod_error *err = NULL;
 		if (row(cli, &t, item, &err) < 0) {
 			cod_table_release(&t);
@@ -941,7 +940,11 @@ static int job_row(struct cod_cli *cli, struct cod_table *t, json_t *item, struc
 	cleanup_free char *created = time_cell(cli, job->create_time);
 	cleanup_free char *id = id_cell(cli, job->id);
 	cleanup_free char *engine = cod_job_engine_summary(job);
-	const char *row[] = {created, id, job->name, engine, cod_job_type_name(job->type),
+	const char *row[] = {created,
+			     id,
+			     job->name,
+			     engine,
+			     cod_job_type_name(job->type),
 			     cod_job_state_name((enum cod_job_state)job->state.type)};
 	cod_table_add(t, row);
 	cod_job_free(job);
@@ -1431,7 +1434,8 @@ static int history_row(struct cod_cli *cli, struct cod_table *t, json_t *item, s
 	cleanup_free char *when = cod_fmt_time(h->event_time ? h->event_time : h->time);
 	cleanup_free char *ver = u64_text(h->job_version);
 	cleanup_free char *exec = id_cell(cli, h->execution_id);
-	const char *row[] = {when, h->type == COD_HISTORY_JOB ? "Job" : "Execution", ver, exec, h->topic, h->message};
+	const char *row[] = {when,	h->type == COD_HISTORY_JOB ? "Job" : "Execution", ver, exec, h->topic,
+			     h->message};
 	cod_table_add(t, row);
 	cod_history_free(h);
 	return 0;
@@ -1645,11 +1649,9 @@ static const struct cod_command job_commands[] = {
 
 int cod_cmd_job(struct cod_cli *cli, int argc, char **argv)
 {
-	int rc = cod_cli_dispatch(cli, "job", job_commands, argc, argv);
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
-		fputs("\nExamples:\n"
-		      "  cod job run job.yaml\n"
-		      "  cod job list --output json\n"
-		      "  cod job describe j-6f9c2a1b\n", argc < 2 ? stderr : stdout);
-	return rc;
+	return cod_cli_dispatch(cli, "job", job_commands,
+				"  cod job run job.yaml\n"
+				"  cod job list --output json\n"
+				"  cod job describe j-6f9c2a1b\n",
+				argc, argv);
 }

@@ -411,10 +411,8 @@ static const struct cod_command node_commands[] = {
 
 int cod_cmd_node(struct cod_cli *cli, int argc, char **argv)
 {
-	int rc = cod_cli_dispatch(cli, "node", node_commands, argc, argv);
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
-		fputs("\nExamples:\n"
-		      "  cod node list\n"
-		      "  cod node approve n-1a2b3c4d\n", argc < 2 ? stderr : stdout);
-	return rc;
+	return cod_cli_dispatch(cli, "node", node_commands,
+				"  cod node list\n"
+				"  cod node approve n-1a2b3c4d\n",
+				argc, argv);
 }
