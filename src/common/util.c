@@ -436,6 +436,17 @@ int cod_base64_digit(int c)
 	return -1;
 }
 
+bool cod_base64_push(struct cod_base64 *b, int digit, unsigned char *byte)
+{
+	b->acc = (b->acc << 6) | (unsigned)digit;
+	b->bits += 6;
+	if (b->bits < 8)
+		return false;
+	b->bits -= 8;
+	*byte = (unsigned char)(b->acc >> b->bits);
+	return true;
+}
+
 char *cod_base64url_decode(const char *s, size_t *len)
 {
 	size_t n = strlen(s);
@@ -445,20 +456,16 @@ char *cod_base64url_decode(const char *s, size_t *len)
 		return NULL;
 	char *out = xmalloc(n / 4 * 3 + 3);
 	size_t o = 0;
-	unsigned acc = 0;
-	int bits = 0;
+	struct cod_base64 b64 = {0};
 	for (size_t i = 0; i < n; i++) {
 		int v = cod_base64_digit((unsigned char)s[i]);
 		if (v < 0) {
 			free(out);
 			return NULL;
 		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
+		unsigned char byte;
+		if (cod_base64_push(&b64, v, &byte))
+			out[o++] = (char)byte;
 	}
 	out[o] = '\0';
 	if (len)

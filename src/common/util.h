@@ -74,6 +74,14 @@ char *cod_base64url_encode(const void *data, size_t len);
 char *cod_base64url_decode(const char *s, size_t *len);
 /* The value of a base64 or base64url digit, -1 for any other character. */
 int cod_base64_digit(int c);
+/* A base64 decoder's bits: feed it digit values in order (a decoder that
+ * skips, caps or reports errors its own way around it). */
+struct cod_base64 {
+	unsigned acc;
+	int bits;
+};
+/* Add one digit's 6 bits; true, with *byte, when they complete a byte. */
+bool cod_base64_push(struct cod_base64 *b, int digit, unsigned char *byte);
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
  * surrogates, nothing above U+10FFFF), 0 when invalid; left >= 1 bytes

@@ -43,8 +43,7 @@ int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error *
 			base64 = true;
 	const char *d = comma + 1;
 	if (base64) {
-		unsigned acc = 0;
-		int bits = 0;
+		struct cod_base64 b64 = {0};
 		for (; *d; d++) {
 			if (isspace((unsigned char)*d) || *d == '=')
 				continue;
@@ -54,14 +53,9 @@ int cod_data_uri_decode(const char *uri, struct cod_buf *out, struct cod_error *
 						     "data: URI has a character '%c' that is not base64; "
 						     "encode the data with base64 (A-Z a-z 0-9 + / or - _)",
 						     *d);
-			acc = (acc << 6) | (unsigned)v;
-			bits += 6;
-			if (bits >= 8) {
-				bits -= 8;
-				char ch = (char)((acc >> bits) & 0xff);
-				if (cod_buf_add(out, &ch, 1) < 0)
-					return too_large(out, err);
-			}
+			unsigned char byte;
+			if (cod_base64_push(&b64, v, &byte) && cod_buf_add(out, &byte, 1) < 0)
+				return too_large(out, err);
 		}
 		return 0;
 	}
