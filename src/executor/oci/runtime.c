@@ -70,8 +70,8 @@ struct cod_oci_container {
 /* The hierarchies a container's cgroups are removed from on v1 and hybrid
  * hosts; "unified" is a hybrid host's cgroup2 mount, where runc makes
  * them too (crun does not see it, see spawn_child). */
-static const char *const v1_controllers[] = {"memory",	"cpu",	   "cpuacct", "pids",	 "cpuset",
-					     "blkio",	"devices", "freezer", "systemd", "unified"};
+static const char *const v1_hierarchies[] = {"memory", "cpu",	  "cpuacct", "pids",	"cpuset",
+					     "blkio",  "devices", "freezer", "systemd", "unified"};
 
 /* ------------------------------------------------------------ processes */
 
@@ -388,8 +388,8 @@ static void cgroup_remove(const char *id)
 		rmdir(d);
 		return;
 	}
-	for (size_t i = 0; i < COD_ARRAY_SIZE(v1_controllers); i++) {
-		cleanup_free char *d = cg_dir(v1_controllers[i], id);
+	for (size_t i = 0; i < COD_ARRAY_SIZE(v1_hierarchies); i++) {
+		cleanup_free char *d = cg_dir(v1_hierarchies[i], id);
 		cleanup_free char *ctr = xasprintf("%s/ctr", d);
 		rmdir(ctr);
 		rmdir(d);
